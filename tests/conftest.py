@@ -27,3 +27,34 @@ def bundled_dicom():
     return pathlib.Path(matches[0])
 
   return find
+
+
+@pytest.fixture
+def write_ct(bundled_dicom):
+  """Writes a CT file derived from pydicom's CT_small.dcm with a chosen patient and HU offset.
+
+  Returns a function (path, patient_id, hu_offset=0, frames=1) -> path, so tests build small
+  datasets of real, valid CT DICOM files without any data in the repository.
+  """
+  import numpy as np
+  import pydicom
+
+  template = bundled_dicom("CT_small.dcm")
+
+  def write(path: pathlib.Path, patient_id: str | None, hu_offset: int = 0, frames: int = 1) -> pathlib.Path:
+    ds = pydicom.dcmread(template)
+    pixels = ds.pixel_array.astype(np.int16) + np.int16(hu_offset)
+    if frames > 1:
+      pixels = np.stack([pixels + np.int16(10 * k) for k in range(frames)])
+      ds.NumberOfFrames = frames
+    ds.PixelData = pixels.tobytes()
+    if patient_id is None:
+      del ds.PatientID
+    else:
+      ds.PatientID = patient_id
+    ds.SOPInstanceUID = pydicom.uid.generate_uid(entropy_srcs=[str(path)])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ds.save_as(path)
+    return path
+
+  return write
