@@ -1,0 +1,1 @@
+"""Configuration files (`get_config()`), one per experiment; variants import `default`."""

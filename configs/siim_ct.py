@@ -1,0 +1,19 @@
+"""The Kaggle "CT Medical Images" download (kmader/siim-medical-images) in its own layout.
+
+The dataset has no disease labels: "anomalous" here means contrast-enhanced (Contrast == True),
+a proxy, and every result on it must say so.
+
+  python launch/inspect_data.py --config configs/siim_ct.py --config.data.root=/path/to/siim-medical-images
+"""
+
+from configs import default
+
+
+def get_config():
+  config = default.get_config()
+  config.data.source = "directory"
+  config.data.root = ""  # required: the folder holding overview.csv and dicom_dir/
+  config.data.layout = "kaggle"
+  config.data.label_column = "Contrast"
+  config.data.anomalous_value = "True"
+  return config

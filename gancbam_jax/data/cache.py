@@ -1,0 +1,71 @@
+"""On-disk cache of preprocessed slices, keyed by file content and preprocessing settings.
+
+Decoding a 512x512 DICOM costs milliseconds; reading a cached 64x64 float32 array costs
+microseconds, so a second run (or a second fold) never decodes again. The key is the SHA-256 of
+the file's bytes, so a renamed or copied file still hits and a changed file misses; the settings'
+fingerprint names the namespace, so changing the window or size never returns stale arrays.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import pathlib
+import tempfile
+
+import numpy as np
+
+from gancbam_jax.data.preprocess import PreprocessSettings
+
+DEFAULT_CACHE_DIR = pathlib.Path("~/.cache/gancbam_jax")
+
+
+def default_cache_dir() -> pathlib.Path:
+  """$GANCBAM_CACHE, else ~/.cache/gancbam_jax."""
+  return pathlib.Path(os.environ.get("GANCBAM_CACHE", DEFAULT_CACHE_DIR)).expanduser().resolve()
+
+
+def content_hash(data: bytes) -> str:
+  return hashlib.sha256(data).hexdigest()
+
+
+@dataclasses.dataclass(frozen=True)
+class CachedSlices:
+  """The preprocessed frames of one file: pixels (frames, size, size, 1) float32 in windowed HU."""
+
+  pixels: np.ndarray
+  patient_id: str | None
+  sop_instance_uid: str | None
+
+
+class SliceCache:
+  """A directory of `<settings fingerprint>/<content hash>.npz` files."""
+
+  def __init__(self, cache_dir: str | os.PathLike, settings: PreprocessSettings):
+    self.directory = pathlib.Path(cache_dir).expanduser().resolve() / settings.fingerprint()
+
+  def path_for(self, digest: str) -> pathlib.Path:
+    return self.directory / digest[:2] / f"{digest}.npz"
+
+  def load(self, digest: str) -> CachedSlices | None:
+    """The cached entry, or None when absent or unreadable (a crash mid-write leaves no entry)."""
+    path = self.path_for(digest)
+    if not path.is_file():
+      return None
+    try:
+      with np.load(path, allow_pickle=False) as entry:
+        return CachedSlices(pixels=entry["pixels"], patient_id=str(entry["patient_id"]) or None,
+                            sop_instance_uid=str(entry["sop_instance_uid"]) or None)
+    except (OSError, ValueError, KeyError):
+      return None
+
+  def store(self, digest: str, entry: CachedSlices) -> pathlib.Path:
+    """Writes atomically (temporary file, then rename), so readers never see half a file."""
+    path = self.path_for(digest)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as tmp:
+      np.savez(tmp, pixels=entry.pixels.astype(np.float32), patient_id=np.str_(entry.patient_id or ""),
+               sop_instance_uid=np.str_(entry.sop_instance_uid or ""))
+    os.replace(tmp.name, path)
+    return path

@@ -1,0 +1,234 @@
+"""Load a CT dataset: list files, decode them in parallel into the cache, report what happened.
+
+`load_ct_dataset` returns a `CtDataset`: one record per slice (multi-frame files give several)
+with its label and patient, backed by the on-disk cache, so arrays are read when asked for and a
+dataset larger than memory can be streamed in batches. Files that cannot be used are skipped with
+their reason in the load report (or stop the load in strict mode): nothing is dropped silently,
+and a long run never dies on one bad file.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import io
+import multiprocessing
+import os
+import pathlib
+import sys
+from typing import Iterator, Sequence
+
+import numpy as np
+import tqdm
+
+from gancbam_jax.data import layouts
+from gancbam_jax.data.cache import CachedSlices, SliceCache, content_hash, default_cache_dir
+from gancbam_jax.data.dicom import DicomReadError, read_ct_slices
+from gancbam_jax.data.preprocess import PreprocessSettings, preprocess_slice
+
+# Below this many files, starting worker processes costs more than it saves.
+_MIN_FILES_PER_WORKER = 8
+
+
+@dataclasses.dataclass(frozen=True)
+class SliceRecord:
+  """One slice of the dataset.
+
+  Attributes:
+    rel_path: the file's path relative to the dataset root.
+    frame: frame index within the file (0 for single-frame files).
+    label: class index.
+    patient_id: DICOM PatientID, or `file:<rel_path>` for a file without one.
+    sop_instance_uid: DICOM SOPInstanceUID, or None.
+    cache_file: absolute path of the cached arrays of the file.
+  """
+
+  rel_path: str
+  frame: int
+  label: int
+  patient_id: str
+  sop_instance_uid: str | None
+  cache_file: str
+
+
+@dataclasses.dataclass
+class LoadReport:
+  """What loading found: the contract of `launch/inspect_data.py --json`."""
+
+  loaded: int
+  skipped: list[dict[str, str]]
+  classes: dict[str, int]
+  patients: int
+  files_without_patient_id: int
+  decoded_files: int
+  cached_files: int
+
+  def to_dict(self) -> dict:
+    return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class CtDataset:
+  """Preprocessed slices of a dataset, their labels and patients, backed by the slice cache."""
+
+  records: tuple[SliceRecord, ...]
+  class_names: tuple[str, ...]
+  anomalous_class: str
+  settings: PreprocessSettings
+  root: str
+  report: LoadReport
+
+  def __len__(self) -> int:
+    return len(self.records)
+
+  @property
+  def labels(self) -> np.ndarray:
+    return np.array([r.label for r in self.records], dtype=np.int32)
+
+  @property
+  def patient_ids(self) -> np.ndarray:
+    return np.array([r.patient_id for r in self.records], dtype=object)
+
+  @property
+  def anomalous_index(self) -> int:
+    return self.class_names.index(self.anomalous_class)
+
+  def images(self, indices: Sequence[int] | np.ndarray | None = None) -> np.ndarray:
+    """Slices as one float32 array (N, size, size, 1) in windowed HU, in the order of `indices`."""
+    indices = range(len(self.records)) if indices is None else indices
+    size = self.settings.image_size
+    out = np.empty((len(indices), size, size, 1), dtype=np.float32)
+    opened: dict[str, np.ndarray] = {}
+    for row, i in enumerate(indices):
+      record = self.records[int(i)]
+      if record.cache_file not in opened:
+        with np.load(record.cache_file, allow_pickle=False) as entry:
+          opened[record.cache_file] = entry["pixels"]
+      out[row] = opened[record.cache_file][record.frame]
+    return out
+
+  def iter_batches(self, indices: Sequence[int] | np.ndarray, batch_size: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Streams (images, labels) in batches, holding one batch in memory at a time."""
+    indices = np.asarray(indices)
+    labels = self.labels
+    for start in range(0, len(indices), batch_size):
+      chunk = indices[start:start + batch_size]
+      yield self.images(chunk), labels[chunk]
+
+
+def _prepare_file(path: str, cache_dir: str, settings: PreprocessSettings) -> tuple[str, object]:
+  """Ensures one file is in the cache. Runs in worker processes, so it returns plain data.
+
+  Returns ("ok", (cache_file, n_frames, patient_id, sop_uid, was_cached)) or ("skip", reason).
+  """
+  try:
+    data = pathlib.Path(path).read_bytes()
+    digest = content_hash(data)
+    cache = SliceCache(cache_dir, settings)
+    entry = cache.load(digest)
+    was_cached = entry is not None
+    if entry is None:
+      decoded = read_ct_slices(io.BytesIO(data), multiframe=settings.multiframe, modalities=settings.modalities)
+      pixels = np.stack([preprocess_slice(frame, settings) for frame in decoded.hu])
+      entry = CachedSlices(pixels=pixels, patient_id=decoded.patient_id, sop_instance_uid=decoded.sop_instance_uid)
+      cache.store(digest, entry)
+    return "ok", (str(cache.path_for(digest)), len(entry.pixels), entry.patient_id, entry.sop_instance_uid,
+                  was_cached)
+  except DicomReadError as e:
+    return "skip", e.reason
+  except Exception as e:  # One strange file must not end a run over thousands; its reason is kept.
+    return "skip", f"unexpected error while loading ({type(e).__name__}: {e})"
+
+
+def _prepare_all(paths: list[str], cache_dir: str, settings: PreprocessSettings, num_workers: int,
+                 progress: bool) -> list[tuple[str, object]]:
+  workers = min(num_workers, max(1, len(paths) // _MIN_FILES_PER_WORKER))
+  bar = tqdm.tqdm(total=len(paths), desc="decode DICOM", unit="file",
+                  disable=not (progress and sys.stderr.isatty()))
+  with bar:
+    if workers <= 1:
+      results = []
+      for path in paths:
+        results.append(_prepare_file(path, cache_dir, settings))
+        bar.update()
+      return results
+    # Spawned workers: forking a process that has started JAX's threads can deadlock.
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+      futures = [pool.submit(_prepare_file, path, cache_dir, settings) for path in paths]
+      for future in concurrent.futures.as_completed(futures):
+        bar.update()
+      return [future.result() for future in futures]
+
+
+def load_ct_dataset(
+    root: str | os.PathLike,
+    *,
+    layout: str = "auto",
+    table: str = "",
+    path_column: str = "path",
+    label_column: str = "Contrast",
+    anomalous_value: str = "True",
+    anomalous_class: str = layouts.ANOMALOUS,
+    settings: PreprocessSettings = PreprocessSettings(),
+    cache_dir: str | os.PathLike | None = None,
+    num_workers: int = 0,
+    strict: bool = False,
+    require_every_class: bool = True,
+    progress: bool = True,
+) -> CtDataset:
+  """Lists, decodes (in parallel, through the cache) and labels every slice of a dataset.
+
+  Args:
+    root: dataset root; see `layouts.list_labelled_files` for layout, table, path_column,
+      label_column, anomalous_value and anomalous_class.
+    settings: preprocessing (HU window, size, multi-frame policy, accepted modalities).
+    cache_dir: where preprocessed arrays are kept; default `default_cache_dir()`.
+    num_workers: decoding processes; 0 means one per CPU core.
+    strict: raise on the first unusable file instead of skipping it with a reason.
+    require_every_class: raise when a class ends up with no slices.
+    progress: show a progress bar when stderr is a terminal.
+
+  Raises:
+    DatasetLayoutError: the layout is unusable, a class is empty, or (strict) a file is unusable.
+  """
+  listing = layouts.list_labelled_files(root, layout, table=table, path_column=path_column,
+                                        label_column=label_column, anomalous_value=anomalous_value,
+                                        anomalous_class=anomalous_class)
+  cache_dir = pathlib.Path(cache_dir).expanduser().resolve() if cache_dir else default_cache_dir()
+  num_workers = num_workers or os.cpu_count() or 1
+  results = _prepare_all([str(f.path) for f in listing.files], str(cache_dir), settings, num_workers, progress)
+
+  skipped = [{"path": rel, "reason": reason} for rel, reason in listing.unusable]
+  records: list[SliceRecord] = []
+  decoded = cached = without_patient = 0
+  for item, (status, payload) in zip(listing.files, results):
+    if status == "skip":
+      skipped.append({"path": item.rel_path, "reason": payload})
+      continue
+    cache_file, n_frames, patient_id, sop_uid, was_cached = payload
+    cached += was_cached
+    decoded += not was_cached
+    if patient_id is None:
+      # Without a PatientID the file is its own group, so grouping cannot leak it, but slices of one
+      # real patient could then straddle splits: the report counts such files so users can see it.
+      without_patient += 1
+      patient_id = f"file:{item.rel_path}"
+    records.extend(SliceRecord(rel_path=item.rel_path, frame=frame, label=item.label, patient_id=patient_id,
+                               sop_instance_uid=sop_uid, cache_file=cache_file) for frame in range(n_frames))
+
+  if strict and skipped:
+    first = skipped[0]
+    raise layouts.DatasetLayoutError(f"{first['path']}: {first['reason']} (strict mode; {len(skipped)} file(s) "
+                                     "unusable in all; set data.strict=False to skip them with a report)")
+  counts = layouts.class_counts([r.label for r in records], listing.class_names)
+  report = LoadReport(loaded=len(records), skipped=skipped, classes=counts,
+                      patients=len({r.patient_id for r in records}), files_without_patient_id=without_patient,
+                      decoded_files=decoded, cached_files=cached)
+  empty = [name for name, count in counts.items() if count == 0]
+  if require_every_class and empty:
+    raise layouts.DatasetLayoutError(f"{root}: class(es) {empty} have no usable slices ({len(skipped)} file(s) "
+                                     "skipped; see the load report from launch/inspect_data.py); check the label "
+                                     "column and anomalous value")
+  return CtDataset(records=tuple(records), class_names=listing.class_names, anomalous_class=listing.anomalous_class,
+                   settings=settings, root=str(pathlib.Path(root).expanduser().resolve()), report=report)

@@ -1,0 +1,52 @@
+"""Load the dataset a config names: the built-in synthetic CT set or a directory on disk."""
+
+from __future__ import annotations
+
+import pathlib
+
+import ml_collections
+
+from gancbam_jax.data import layouts
+from gancbam_jax.data.cache import default_cache_dir
+from gancbam_jax.data.loader import CtDataset, load_ct_dataset
+from gancbam_jax.data.preprocess import PreprocessSettings
+
+SOURCES = ("phantom", "directory")
+
+
+def preprocess_settings(data: ml_collections.ConfigDict) -> PreprocessSettings:
+  """The preprocessing part of a data config."""
+  return PreprocessSettings(hu_window=tuple(float(v) for v in data.hu_window), image_size=int(data.image_size),
+                            multiframe=data.multiframe, modalities=tuple(data.modalities))
+
+
+def cache_dir(data: ml_collections.ConfigDict) -> pathlib.Path:
+  return pathlib.Path(data.cache_dir).expanduser().resolve() if data.cache_dir else default_cache_dir()
+
+
+def dataset_root(data: ml_collections.ConfigDict) -> pathlib.Path:
+  """The dataset's directory; for "phantom", generated into the cache the first time."""
+  if data.source not in SOURCES:
+    raise layouts.DatasetLayoutError(f"data.source must be one of {SOURCES}, got {data.source!r}")
+  if data.source == "directory":
+    if not data.root:
+      raise layouts.DatasetLayoutError("data.source='directory' needs data.root, e.g. "
+                                       "--config.data.root=/path/to/siim-medical-images")
+    return pathlib.Path(data.root).expanduser().resolve()
+  from gancbam_jax.data import phantom  # Only phantom users pay for importing the generator.
+
+  spec = data.phantom
+  root = cache_dir(data) / "phantom" / f"{spec.preset}-n{spec.n}-seed{spec.seed}"
+  if not (root / layouts.KAGGLE_TABLE).is_file():
+    phantom.write_dataset(root, n=spec.n, seed=spec.seed, preset=spec.preset)
+  return root
+
+
+def load_from_config(data: ml_collections.ConfigDict, *, require_every_class: bool = True,
+                     progress: bool = True) -> CtDataset:
+  """Lists, decodes and labels the dataset described by a config's `data` section."""
+  return load_ct_dataset(dataset_root(data), layout=data.layout, table=data.table, path_column=data.path_column,
+                         label_column=data.label_column, anomalous_value=str(data.anomalous_value),
+                         anomalous_class=data.anomalous_class, settings=preprocess_settings(data),
+                         cache_dir=cache_dir(data), num_workers=data.num_workers, strict=data.strict,
+                         require_every_class=require_every_class, progress=progress)
