@@ -10,6 +10,7 @@ or stop, as configured.
 from __future__ import annotations
 
 import dataclasses
+import io
 import os
 from typing import Sequence
 
@@ -53,13 +54,16 @@ class CtSlices:
 def read_ct_slices(
     path: str | os.PathLike,
     *,
+    data: bytes | None = None,
     multiframe: str = "slices",
     modalities: Sequence[str] = ("CT",),
 ) -> CtSlices:
   """Reads a DICOM file and returns its frames in Hounsfield units.
 
   Args:
-    path: the DICOM file.
+    path: the DICOM file; named in every error.
+    data: the file's bytes when the caller has already read them (to hash them, say); then `path`
+      is not read again.
     multiframe: "slices" turns each frame of a multi-frame file into a slice; "error" refuses
       multi-frame files.
     modalities: accepted values of the Modality attribute. HU are defined for CT only; widen it
@@ -71,7 +75,7 @@ def read_ct_slices(
   """
   if multiframe not in ("slices", "error"):
     raise ValueError(f"multiframe must be 'slices' or 'error', got {multiframe!r}")
-  ds = _read_dataset(path)
+  ds = _read_dataset(path, data)
   _check_is_ct_image(ds, path, modalities)
   n_frames = int(ds.get("NumberOfFrames", 1) or 1)
   if n_frames > 1 and multiframe == "error":
@@ -109,9 +113,9 @@ def hounsfield_units(stored: np.ndarray, ds: pydicom.Dataset, path: str | os.Pat
   return hu.astype(np.float32)
 
 
-def _read_dataset(path: str | os.PathLike) -> pydicom.Dataset:
+def _read_dataset(path: str | os.PathLike, data: bytes | None) -> pydicom.Dataset:
   try:
-    return pydicom.dcmread(path)
+    return pydicom.dcmread(path if data is None else io.BytesIO(data))
   except InvalidDicomError as e:
     raise DicomReadError(path, "not a DICOM Part 10 file (no 'DICM' preamble or file meta "
                          "information); remove it from the dataset or re-export it from the PACS") from e

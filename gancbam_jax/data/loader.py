@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
-import io
 import multiprocessing
 import os
 import pathlib
@@ -128,7 +127,7 @@ def _prepare_file(path: str, cache_dir: str, settings: PreprocessSettings) -> tu
     entry = cache.load(digest)
     was_cached = entry is not None
     if entry is None:
-      decoded = read_ct_slices(io.BytesIO(data), multiframe=settings.multiframe, modalities=settings.modalities)
+      decoded = read_ct_slices(path, data=data, multiframe=settings.multiframe, modalities=settings.modalities)
       pixels = np.stack([preprocess_slice(frame, settings) for frame in decoded.hu])
       entry = CachedSlices(pixels=pixels, patient_id=decoded.patient_id, sop_instance_uid=decoded.sop_instance_uid)
       cache.store(digest, entry)
