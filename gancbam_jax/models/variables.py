@@ -1,0 +1,29 @@
+"""Initialising and counting the variables of the models."""
+
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from gancbam_jax.models.autoencoder import Decoder
+
+Variables = dict[str, Any]
+
+
+def example_input(model: nn.Module, batch_size: int = 1) -> jax.Array:
+  """Zeros shaped like the model's input: latents for a `Decoder`, images otherwise."""
+  if isinstance(model, Decoder):
+    return jnp.zeros((batch_size, model.latent_dim), jnp.float32)
+  return jnp.zeros((batch_size, model.image_size, model.image_size, 1), jnp.float32)
+
+
+def init_variables(model: nn.Module, rng: jax.Array) -> Variables:
+  """Fresh {'params', 'batch_stats'} for any model of this package."""
+  return dict(model.init(rng, example_input(model), train=False))
+
+
+def count_params(variables: Variables) -> int:
+  """Number of trainable scalars: the 'params' collection (batch statistics are not counted)."""
+  return sum(int(np.prod(leaf.shape)) for leaf in jax.tree.leaves(variables.get("params", variables)))
