@@ -22,7 +22,7 @@ demo: install
 	$(PY) launch/inspect_data.py --root $(DEMO_DIR)/data --json $(DEMO_DIR)/load_report.json
 
 test: install
-	$(PY) -m pytest -q -n $(PYTEST_WORKERS) tests
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile tests
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache
