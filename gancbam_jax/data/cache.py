@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import os
 import pathlib
 import tempfile
@@ -69,3 +70,42 @@ class SliceCache:
                sop_instance_uid=np.str_(entry.sop_instance_uid or ""))
     os.replace(tmp.name, path)
     return path
+
+
+class DigestIndex:
+  """Remembers each file's content hash by its size and modification time.
+
+  With it, a warm load finds every cache entry from `stat` alone, without reading or hashing the
+  files, the shortcut make and git take. A file rewritten with the same size and the same
+  nanosecond mtime would be missed; a lost or stale index only costs re-hashing, never a wrong
+  array, because entries are still found by content hash.
+  """
+
+  def __init__(self, cache_dir: str | os.PathLike):
+    self.path = pathlib.Path(cache_dir) / "digests.json"
+    try:
+      self._entries = json.loads(self.path.read_text())
+    except (OSError, ValueError):
+      self._entries = {}
+
+  @staticmethod
+  def _signature(path: str) -> list[int]:
+    stat = os.stat(path)
+    return [stat.st_size, stat.st_mtime_ns]
+
+  def lookup(self, path: str) -> str | None:
+    """The remembered digest of `path`, or None when unknown or the file changed."""
+    entry = self._entries.get(path)
+    try:
+      return entry[2] if entry and entry[:2] == self._signature(path) else None
+    except OSError:
+      return None
+
+  def remember(self, path: str, digest: str) -> None:
+    self._entries[path] = [*self._signature(path), digest]
+
+  def save(self) -> None:
+    self.path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", dir=self.path.parent, suffix=".tmp", delete=False) as tmp:
+      json.dump(self._entries, tmp)
+    os.replace(tmp.name, self.path)

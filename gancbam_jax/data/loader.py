@@ -21,12 +21,12 @@ import numpy as np
 import tqdm
 
 from gancbam_jax.data import layouts
-from gancbam_jax.data.cache import CachedSlices, SliceCache, content_hash, default_cache_dir
+from gancbam_jax.data.cache import CachedSlices, DigestIndex, SliceCache, content_hash, default_cache_dir
 from gancbam_jax.data.dicom import DicomReadError, read_ct_slices
 from gancbam_jax.data.preprocess import PreprocessSettings, preprocess_slice
 
-# Below this many files, starting worker processes costs more than it saves.
-_MIN_FILES_PER_WORKER = 8
+# Below this many files per worker, starting worker processes (about 1 s) costs more than it saves.
+_MIN_FILES_PER_WORKER = 32
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,49 +115,77 @@ class CtDataset:
       yield self.images(chunk), labels[chunk]
 
 
-def _prepare_file(path: str, cache_dir: str, settings: PreprocessSettings) -> tuple[str, object]:
-  """Ensures one file is in the cache. Runs in worker processes, so it returns plain data.
+@dataclasses.dataclass(frozen=True)
+class _PreparedFile:
+  """Where a file's slices are cached and what the pipeline needs to know of it."""
 
-  Returns ("ok", (cache_file, n_frames, patient_id, sop_uid, was_cached)) or ("skip", reason).
+  cache_file: str
+  digest: str
+  n_frames: int
+  patient_id: str | None
+  sop_instance_uid: str | None
+  was_cached: bool
+
+
+def _prepared(cache: SliceCache, digest: str, entry: CachedSlices, was_cached: bool) -> _PreparedFile:
+  return _PreparedFile(cache_file=str(cache.path_for(digest)), digest=digest, n_frames=len(entry.pixels),
+                       patient_id=entry.patient_id, sop_instance_uid=entry.sop_instance_uid, was_cached=was_cached)
+
+
+def _prepare_file(path: str, cache_dir: str, settings: PreprocessSettings) -> _PreparedFile | str:
+  """Ensures one file is in the cache; returns what was prepared, or the reason it cannot be used.
+
+  Runs in worker processes, so it returns plain data rather than raising.
   """
   try:
     data = pathlib.Path(path).read_bytes()
     digest = content_hash(data)
     cache = SliceCache(cache_dir, settings)
     entry = cache.load(digest)
-    was_cached = entry is not None
-    if entry is None:
-      decoded = read_ct_slices(path, data=data, multiframe=settings.multiframe, modalities=settings.modalities)
-      pixels = np.stack([preprocess_slice(frame, settings) for frame in decoded.hu])
-      entry = CachedSlices(pixels=pixels, patient_id=decoded.patient_id, sop_instance_uid=decoded.sop_instance_uid)
-      cache.store(digest, entry)
-    return "ok", (str(cache.path_for(digest)), len(entry.pixels), entry.patient_id, entry.sop_instance_uid,
-                  was_cached)
+    if entry is not None:
+      return _prepared(cache, digest, entry, was_cached=True)
+    decoded = read_ct_slices(path, data=data, multiframe=settings.multiframe, modalities=settings.modalities)
+    pixels = np.stack([preprocess_slice(frame, settings) for frame in decoded.hu])
+    entry = CachedSlices(pixels=pixels, patient_id=decoded.patient_id, sop_instance_uid=decoded.sop_instance_uid)
+    cache.store(digest, entry)
+    return _prepared(cache, digest, entry, was_cached=False)
   except DicomReadError as e:
-    return "skip", e.reason
+    return e.reason
   except Exception as e:  # One strange file must not end a run over thousands; its reason is kept.
-    return "skip", f"unexpected error while loading ({type(e).__name__}: {e})"
+    return f"unexpected error while loading ({type(e).__name__}: {e})"
 
 
 def _prepare_all(paths: list[str], cache_dir: str, settings: PreprocessSettings, num_workers: int,
-                 progress: bool) -> list[tuple[str, object]]:
-  workers = min(num_workers, max(1, len(paths) // _MIN_FILES_PER_WORKER))
-  bar = tqdm.tqdm(total=len(paths), desc="decode DICOM", unit="file",
-                  disable=not (progress and sys.stderr.isatty()))
+                 progress: bool) -> list[_PreparedFile | str]:
+  """Prepares every file: unchanged cached files straight from the digest index, the rest in workers."""
+  cache, index = SliceCache(cache_dir, settings), DigestIndex(cache_dir)
+  results: list[_PreparedFile | str | None] = [None] * len(paths)
+  for i, path in enumerate(paths):
+    digest = index.lookup(path)
+    entry = cache.load(digest) if digest else None
+    if entry is not None:
+      results[i] = _prepared(cache, digest, entry, was_cached=True)
+  todo = [i for i, result in enumerate(results) if result is None]
+  workers = min(num_workers, len(todo) // _MIN_FILES_PER_WORKER)
+  bar = tqdm.tqdm(total=len(todo), desc="decode DICOM", unit="file", disable=not (progress and sys.stderr.isatty()))
   with bar:
     if workers <= 1:
-      results = []
-      for path in paths:
-        results.append(_prepare_file(path, cache_dir, settings))
+      for i in todo:
+        results[i] = _prepare_file(paths[i], cache_dir, settings)
         bar.update()
-      return results
-    # Spawned workers: forking a process that has started JAX's threads can deadlock.
-    context = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-      futures = [pool.submit(_prepare_file, path, cache_dir, settings) for path in paths]
-      for future in concurrent.futures.as_completed(futures):
-        bar.update()
-      return [future.result() for future in futures]
+    else:
+      # Spawned workers: forking a process that has started JAX's threads can deadlock.
+      context = multiprocessing.get_context("spawn")
+      with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        futures = {pool.submit(_prepare_file, paths[i], cache_dir, settings): i for i in todo}
+        for future in concurrent.futures.as_completed(futures):
+          results[futures[future]] = future.result()
+          bar.update()
+  for path, result in zip(paths, results):
+    if isinstance(result, _PreparedFile):
+      index.remember(path, result.digest)
+  index.save()
+  return results
 
 
 def load_ct_dataset(
@@ -201,20 +229,21 @@ def load_ct_dataset(
   skipped = [{"path": rel, "reason": reason} for rel, reason in listing.unusable]
   records: list[SliceRecord] = []
   decoded = cached = without_patient = 0
-  for item, (status, payload) in zip(listing.files, results):
-    if status == "skip":
-      skipped.append({"path": item.rel_path, "reason": payload})
+  for item, result in zip(listing.files, results):
+    if isinstance(result, str):
+      skipped.append({"path": item.rel_path, "reason": result})
       continue
-    cache_file, n_frames, patient_id, sop_uid, was_cached = payload
-    cached += was_cached
-    decoded += not was_cached
+    cached += result.was_cached
+    decoded += not result.was_cached
+    patient_id = result.patient_id
     if patient_id is None:
       # Without a PatientID the file is its own group, so grouping cannot leak it, but slices of one
       # real patient could then straddle splits: the report counts such files so users can see it.
       without_patient += 1
       patient_id = f"file:{item.rel_path}"
     records.extend(SliceRecord(rel_path=item.rel_path, frame=frame, label=item.label, patient_id=patient_id,
-                               sop_instance_uid=sop_uid, cache_file=cache_file) for frame in range(n_frames))
+                               sop_instance_uid=result.sop_instance_uid, cache_file=result.cache_file)
+                   for frame in range(result.n_frames))
 
   if strict and skipped:
     first = skipped[0]

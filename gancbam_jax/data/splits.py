@@ -12,7 +12,14 @@ import dataclasses
 import math
 
 import numpy as np
-from sklearn.model_selection import StratifiedGroupKFold
+
+
+def _stratified_group_kfold(n_splits: int, seed: int):
+  # Imported here: scikit-learn takes most of a second to import, and the decoding worker
+  # processes, which import this package, never split.
+  from sklearn.model_selection import StratifiedGroupKFold
+
+  return StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
 
 
 class SplitError(ValueError):
@@ -44,7 +51,7 @@ def _hold_out(candidates: np.ndarray, labels: np.ndarray, groups: np.ndarray, fr
   if n_groups < n_folds:
     raise SplitError(f"holding out {fraction:.0%} needs at least {n_folds} patients, only {n_groups} remain; "
                      "use larger fractions or fewer folds, or more data")
-  folds = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
+  folds = _stratified_group_kfold(n_folds, seed)
   kept, held_out = next(folds.split(candidates, labels[candidates], groups[candidates]))
   return candidates[kept], candidates[held_out]
 
@@ -86,7 +93,7 @@ def grouped_kfold(labels: np.ndarray, groups: np.ndarray, *, folds: int, val_fra
   if len(np.unique(groups)) < folds:
     raise SplitError(f"{folds} folds need at least {folds} patients, the data has {len(np.unique(groups))}")
   n_classes = int(labels.max()) + 1
-  splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
+  splitter = _stratified_group_kfold(folds, seed)
   splits = []
   for k, (rest, test) in enumerate(splitter.split(labels, labels, groups)):
     train, val = _hold_out(rest, labels, groups, val_fraction / (1.0 - 1.0 / folds), seed + 1 + k)

@@ -61,8 +61,8 @@ def test_second_load_reads_the_cache_and_settings_change_misses_it(tmp_path, wri
 
   import gancbam_jax.data.loader as loader
   def refuse(*args, **kwargs):
-    raise AssertionError("decoded although cached")
-  monkeypatch.setattr(loader, "read_ct_slices", refuse)
+    raise AssertionError("read although cached and unchanged")
+  monkeypatch.setattr(loader, "_prepare_file", refuse)
   second = load_ct_dataset(tmp_path / "data", cache_dir=tmp_path / "c", progress=False)
   assert (second.report.decoded_files, second.report.cached_files) == (0, 4)
   np.testing.assert_array_equal(first.images(), second.images())
@@ -73,14 +73,29 @@ def test_second_load_reads_the_cache_and_settings_change_misses_it(tmp_path, wri
   assert resized.report.decoded_files == 4 and resized.images().shape[1] == 32
 
 
-def test_parallel_decoding_equals_serial(tmp_path, write_ct):
-  for i in range(10):
+def test_parallel_decoding_equals_serial(tmp_path, write_ct, monkeypatch):
+  import gancbam_jax.data.loader as loader
+  monkeypatch.setattr(loader, "_MIN_FILES_PER_WORKER", 4)  # Spawn the pool for a small, fast dataset.
+  for i in range(6):
     write_ct(tmp_path / "data" / "normal" / f"n{i}.dcm", f"N{i}", hu_offset=i)
     write_ct(tmp_path / "data" / "anomalous" / f"a{i}.dcm", f"A{i}", hu_offset=200 + i)
+  (tmp_path / "data" / "normal" / "broken.dcm").write_text("not DICOM")
   serial = load_ct_dataset(tmp_path / "data", cache_dir=tmp_path / "c1", num_workers=1, progress=False)
   parallel = load_ct_dataset(tmp_path / "data", cache_dir=tmp_path / "c2", num_workers=2, progress=False)
   assert [r.rel_path for r in serial.records] == [r.rel_path for r in parallel.records]
+  assert serial.report.skipped == parallel.report.skipped and len(parallel.report.skipped) == 1
   np.testing.assert_array_equal(serial.images(), parallel.images())
+
+
+def test_a_changed_file_is_decoded_again_never_served_stale(tmp_path, write_ct):
+  path = write_ct(tmp_path / "data" / "normal" / "n.dcm", "N")
+  write_ct(tmp_path / "data" / "anomalous" / "a.dcm", "A")
+  before = load_ct_dataset(tmp_path / "data", cache_dir=tmp_path / "c", progress=False)
+  write_ct(path, "N", hu_offset=400)  # Same path, same size, new content.
+  after = load_ct_dataset(tmp_path / "data", cache_dir=tmp_path / "c", progress=False)
+  assert (after.report.decoded_files, after.report.cached_files) == (1, 1)
+  changed = [i for i, r in enumerate(after.records) if r.rel_path == "normal/n.dcm"]
+  assert after.images(changed).mean() > before.images(changed).mean() + 100.0
 
 
 def test_multiframe_files_give_one_record_per_frame(tmp_path, write_ct):
