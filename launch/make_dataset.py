@@ -15,7 +15,7 @@ import time
 from absl import app, flags
 
 from gancbam_jax.data import phantom
-from gancbam_jax.data.phantom_dicom import OutputDirError
+from gancbam_jax.data.phantom.dicom_writer import OutputDirError
 
 _OUT = flags.DEFINE_string("out", None, "Directory to write the dataset into.", required=True)
 _N = flags.DEFINE_integer("n", 120, "Number of slices.", lower_bound=1)

@@ -20,7 +20,7 @@ from pydicom.dataset import FileMetaDataset
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian
 
 if TYPE_CHECKING:
-  from gancbam_jax.data.phantom import PhantomSlice
+  from gancbam_jax.data.phantom.dataset import PhantomSlice
 
 OVERVIEW_CSV = "overview.csv"
 OVERVIEW_PARTIAL = OVERVIEW_CSV + ".partial"
