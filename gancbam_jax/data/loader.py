@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
+import itertools
 import multiprocessing
 import os
 import pathlib
 import sys
+import time
 from typing import Iterator, Sequence
 
 import numpy as np
@@ -25,8 +27,10 @@ from gancbam_jax.data.cache import CachedSlices, DigestIndex, SliceCache, conten
 from gancbam_jax.data.dicom import DicomReadError, read_ct_slices
 from gancbam_jax.data.preprocess import PreprocessSettings, preprocess_slice
 
-# Below this many files per worker, starting worker processes (about 1 s) costs more than it saves.
-_MIN_FILES_PER_WORKER = 32
+# Starting spawned workers costs about a second (interpreter, NumPy, pydicom), so the loader
+# times a few files first and starts workers only when the serial work left is well above that.
+_POOL_STARTUP_S = 1.0
+_PROBE_FILES = 8
 
 
 @dataclasses.dataclass(frozen=True)
@@ -155,6 +159,15 @@ def _prepare_file(path: str, cache_dir: str, settings: PreprocessSettings) -> _P
     return f"unexpected error while loading ({type(e).__name__}: {e})"
 
 
+def _prepare_in_workers(paths: list[str], cache_dir: str, settings: PreprocessSettings,
+                        workers: int) -> Iterator[_PreparedFile | str]:
+  """`_prepare_file` over `paths` in worker processes, results in the order of `paths`."""
+  # Spawned, not forked: forking a process that has started JAX's threads can deadlock.
+  context = multiprocessing.get_context("spawn")
+  with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+    yield from pool.map(_prepare_file, paths, itertools.repeat(cache_dir), itertools.repeat(settings))
+
+
 def _prepare_all(paths: list[str], cache_dir: str, settings: PreprocessSettings, num_workers: int,
                  progress: bool) -> list[_PreparedFile | str]:
   """Prepares every file: unchanged cached files straight from the digest index, the rest in workers."""
@@ -166,21 +179,23 @@ def _prepare_all(paths: list[str], cache_dir: str, settings: PreprocessSettings,
     if entry is not None:
       results[i] = _prepared(cache, digest, entry, was_cached=True)
   todo = [i for i, result in enumerate(results) if result is None]
-  workers = min(num_workers, len(todo) // _MIN_FILES_PER_WORKER)
   bar = tqdm.tqdm(total=len(todo), desc="decode DICOM", unit="file", disable=not (progress and sys.stderr.isatty()))
+
+  def prepare(indices: list[int], prepared: Iterator[_PreparedFile | str]) -> None:
+    for i, result in zip(indices, prepared):
+      results[i] = result
+      bar.update()
+
   with bar:
-    if workers <= 1:
-      for i in todo:
-        results[i] = _prepare_file(paths[i], cache_dir, settings)
-        bar.update()
+    probe, rest = todo[:_PROBE_FILES], todo[_PROBE_FILES:]
+    start = time.perf_counter()
+    prepare(probe, (_prepare_file(paths[i], cache_dir, settings) for i in probe))
+    serial_seconds_left = (time.perf_counter() - start) / max(1, len(probe)) * len(rest)
+    workers = min(num_workers, len(rest))
+    if workers > 1 and serial_seconds_left > 2 * _POOL_STARTUP_S:
+      prepare(rest, _prepare_in_workers([paths[i] for i in rest], cache_dir, settings, workers))
     else:
-      # Spawned workers: forking a process that has started JAX's threads can deadlock.
-      context = multiprocessing.get_context("spawn")
-      with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        futures = {pool.submit(_prepare_file, paths[i], cache_dir, settings): i for i in todo}
-        for future in concurrent.futures.as_completed(futures):
-          results[futures[future]] = future.result()
-          bar.update()
+      prepare(rest, (_prepare_file(paths[i], cache_dir, settings) for i in rest))
   for path, result in zip(paths, results):
     if isinstance(result, _PreparedFile):
       index.remember(path, result.digest)

@@ -75,13 +75,22 @@ def test_second_load_reads_the_cache_and_settings_change_misses_it(tmp_path, wri
 
 def test_parallel_decoding_equals_serial(tmp_path, write_ct, monkeypatch):
   import gancbam_jax.data.loader as loader
-  monkeypatch.setattr(loader, "_MIN_FILES_PER_WORKER", 4)  # Spawn the pool for a small, fast dataset.
+  pool_runs = []
+  def counted(paths, *args):
+    pool_runs.append(len(paths))
+    return real_pool(paths, *args)
+  real_pool = loader._prepare_in_workers
+  monkeypatch.setattr(loader, "_prepare_in_workers", counted)
+  monkeypatch.setattr(loader, "_POOL_STARTUP_S", 0.0)  # Use workers even for a small, fast dataset.
+  monkeypatch.setattr(loader, "_PROBE_FILES", 3)
   for i in range(6):
     write_ct(tmp_path / "data" / "normal" / f"n{i}.dcm", f"N{i}", hu_offset=i)
     write_ct(tmp_path / "data" / "anomalous" / f"a{i}.dcm", f"A{i}", hu_offset=200 + i)
   (tmp_path / "data" / "normal" / "broken.dcm").write_text("not DICOM")
   serial = load_ct_dataset(tmp_path / "data", cache_dir=tmp_path / "c1", num_workers=1, progress=False)
+  assert not pool_runs
   parallel = load_ct_dataset(tmp_path / "data", cache_dir=tmp_path / "c2", num_workers=2, progress=False)
+  assert pool_runs == [13 - 3]
   assert [r.rel_path for r in serial.records] == [r.rel_path for r in parallel.records]
   assert serial.report.skipped == parallel.report.skipped and len(parallel.report.skipped) == 1
   np.testing.assert_array_equal(serial.images(), parallel.images())
