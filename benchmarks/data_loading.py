@@ -18,7 +18,7 @@ import time
 import pydicom
 from pydicom.uid import RLELossless
 
-from gancbam_jax.data import PreprocessSettings, load_ct_dataset
+from gancbam_jax.data import LayoutSpec, PreprocessSettings, load_ct_dataset
 from gancbam_jax.data.phantom import write_dataset
 
 
@@ -35,7 +35,7 @@ def _rle_copy(source: pathlib.Path, target: pathlib.Path) -> pathlib.Path:
 
 def _timed_load(root: pathlib.Path, cache: pathlib.Path, workers: int, settings: PreprocessSettings) -> tuple[float, object]:
   start = time.perf_counter()
-  dataset = load_ct_dataset(root, label_column="Anomaly", settings=settings, cache_dir=cache, num_workers=workers,
+  dataset = load_ct_dataset(root, layout=LayoutSpec(label_column="Anomaly"), settings=settings, cache_dir=cache, num_workers=workers,
                             progress=False)
   return time.perf_counter() - start, dataset
 

@@ -74,47 +74,50 @@ def resolve_inside(root: pathlib.Path, listed: str, where: str) -> pathlib.Path:
   return root / normalised
 
 
-def list_labelled_files(
-    root: str | os.PathLike,
-    layout: str = "auto",
-    *,
-    table: str = "",
-    path_column: str = "path",
-    label_column: str = "Contrast",
-    anomalous_value: str = "True",
-    anomalous_class: str = ANOMALOUS,
-) -> LayoutListing:
-  """Lists the labelled files of the dataset at `root`.
+@dataclasses.dataclass(frozen=True)
+class LayoutSpec:
+  """How a dataset's files and labels are laid out (see the module docstring).
 
-  Args:
-    root: dataset root directory.
+  Attributes:
     layout: one of LAYOUTS.
-    table: for "csv", the label table's path relative to root (or absolute).
+    table: for "csv", the label table's path relative to the root (or absolute).
     path_column: for "csv", the column of file paths ("kaggle" uses `dicom_name`).
     label_column: for "kaggle" and "csv", the column holding the label.
     anomalous_value: the label column's value that means anomalous (case-insensitive); every
       other value means normal.
     anomalous_class: for "folders", the folder name of the anomalous class.
   """
+
+  layout: str = "auto"
+  table: str = ""
+  path_column: str = "path"
+  label_column: str = "Contrast"
+  anomalous_value: str = "True"
+  anomalous_class: str = ANOMALOUS
+
+
+def list_labelled_files(root: str | os.PathLike, spec: LayoutSpec = LayoutSpec()) -> LayoutListing:
+  """Lists the labelled files of the dataset at `root`, laid out as `spec` says."""
   root = pathlib.Path(root).expanduser()
   if not root.is_dir():
     raise DatasetLayoutError(f"dataset root {root} is not a directory; set data.root to the folder "
                              "that holds overview.csv and dicom_dir/ (or your class folders)")
   root = root.resolve()
+  layout = spec.layout
   if layout not in LAYOUTS:
     raise DatasetLayoutError(f"data.layout must be one of {LAYOUTS}, got {layout!r}")
   if layout == "auto":
     layout = "kaggle" if (root / KAGGLE_TABLE).is_file() else "folders"
   if layout == "folders":
-    return _list_class_folders(root, anomalous_class)
+    return _list_class_folders(root, spec.anomalous_class)
   if layout == "kaggle":
     return _list_label_table(root / KAGGLE_TABLE, root, root / KAGGLE_DICOM_DIR, KAGGLE_PATH_COLUMN,
-                             label_column, anomalous_value)
-  if not table:
+                             spec.label_column, spec.anomalous_value)
+  if not spec.table:
     raise DatasetLayoutError("data.layout='csv' needs data.table, the label table's path")
-  table_path = pathlib.Path(table).expanduser()
+  table_path = pathlib.Path(spec.table).expanduser()
   table_path = table_path if table_path.is_absolute() else root / table_path
-  return _list_label_table(table_path, root, root, path_column, label_column, anomalous_value)
+  return _list_label_table(table_path, root, root, spec.path_column, spec.label_column, spec.anomalous_value)
 
 
 def _list_label_table(table: pathlib.Path, root: pathlib.Path, files_dir: pathlib.Path, path_column: str,

@@ -206,12 +206,7 @@ def _prepare_all(paths: list[str], cache_dir: str, settings: PreprocessSettings,
 def load_ct_dataset(
     root: str | os.PathLike,
     *,
-    layout: str = "auto",
-    table: str = "",
-    path_column: str = "path",
-    label_column: str = "Contrast",
-    anomalous_value: str = "True",
-    anomalous_class: str = layouts.ANOMALOUS,
+    layout: layouts.LayoutSpec = layouts.LayoutSpec(),
     settings: PreprocessSettings = PreprocessSettings(),
     cache_dir: str | os.PathLike | None = None,
     num_workers: int = 0,
@@ -222,8 +217,8 @@ def load_ct_dataset(
   """Lists, decodes (in parallel, through the cache) and labels every slice of a dataset.
 
   Args:
-    root: dataset root; see `layouts.list_labelled_files` for layout, table, path_column,
-      label_column, anomalous_value and anomalous_class.
+    root: dataset root.
+    layout: where the files are and how they are labelled.
     settings: preprocessing (HU window, size, multi-frame policy, accepted modalities).
     cache_dir: where preprocessed arrays are kept; default `default_cache_dir()`.
     num_workers: decoding processes; 0 means one per CPU core.
@@ -234,9 +229,7 @@ def load_ct_dataset(
   Raises:
     DatasetLayoutError: the layout is unusable, a class is empty, or (strict) a file is unusable.
   """
-  listing = layouts.list_labelled_files(root, layout, table=table, path_column=path_column,
-                                        label_column=label_column, anomalous_value=anomalous_value,
-                                        anomalous_class=anomalous_class)
+  listing = layouts.list_labelled_files(root, layout)
   cache_dir = pathlib.Path(cache_dir).expanduser().resolve() if cache_dir else default_cache_dir()
   num_workers = num_workers or os.cpu_count() or 1
   results = _prepare_all([str(f.path) for f in listing.files], str(cache_dir), settings, num_workers, progress)

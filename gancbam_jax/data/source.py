@@ -45,8 +45,9 @@ def dataset_root(data: ml_collections.ConfigDict) -> pathlib.Path:
 def load_from_config(data: ml_collections.ConfigDict, *, require_every_class: bool = True,
                      progress: bool = True) -> CtDataset:
   """Lists, decodes and labels the dataset described by a config's `data` section."""
-  return load_ct_dataset(dataset_root(data), layout=data.layout, table=data.table, path_column=data.path_column,
-                         label_column=data.label_column, anomalous_value=str(data.anomalous_value),
-                         anomalous_class=data.anomalous_class, settings=preprocess_settings(data),
+  layout = layouts.LayoutSpec(layout=data.layout, table=data.table, path_column=data.path_column,
+                              label_column=data.label_column, anomalous_value=str(data.anomalous_value),
+                              anomalous_class=data.anomalous_class)
+  return load_ct_dataset(dataset_root(data), layout=layout, settings=preprocess_settings(data),
                          cache_dir=cache_dir(data), num_workers=data.num_workers, strict=data.strict,
                          require_every_class=require_every_class, progress=progress)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from gancbam_jax.data.layouts import DatasetLayoutError, list_labelled_files, resolve_inside
+from gancbam_jax.data.layouts import DatasetLayoutError, LayoutSpec, list_labelled_files, resolve_inside
 
 
 def _write_table(path, header, rows):
@@ -23,7 +23,7 @@ def test_csv_escape_is_refused_with_file_and_row(tmp_path):
   _write_table(root / "labels.csv", ["path", "label"], [["a.dcm", "1"], ["../outside.dcm", "0"]])
   (root / "a.dcm").write_bytes(b"x")
   with pytest.raises(DatasetLayoutError, match=r"labels.csv row 3: path '../outside.dcm' leaves"):
-    list_labelled_files(root, "csv", table="labels.csv", label_column="label", anomalous_value="1")
+    list_labelled_files(root, LayoutSpec("csv", table="labels.csv", label_column="label", anomalous_value="1"))
 
 
 def test_kaggle_layout_labels_from_the_configured_column(siim_root):
@@ -37,13 +37,13 @@ def test_kaggle_layout_labels_from_the_configured_column(siim_root):
 def test_missing_column_names_the_column_and_lists_columns(tmp_path):
   _write_table(tmp_path / "labels.csv", ["path", "diagnosis"], [["a.dcm", "x"]])
   with pytest.raises(DatasetLayoutError, match=r"no column 'label' \(data.label_column\); its columns are \['path', 'diagnosis'\]"):
-    list_labelled_files(tmp_path, "csv", table="labels.csv", label_column="label")
+    list_labelled_files(tmp_path, LayoutSpec("csv", table="labels.csv", label_column="label"))
 
 
 def test_anomalous_value_absent_is_an_error_listing_values(tmp_path):
   _write_table(tmp_path / "labels.csv", ["path", "label"], [["a.dcm", "no"], ["b.dcm", "maybe"]])
   with pytest.raises(DatasetLayoutError, match=r"no row has label == 'yes'.*\['maybe', 'no'\]"):
-    list_labelled_files(tmp_path, "csv", table="labels.csv", label_column="label", anomalous_value="yes")
+    list_labelled_files(tmp_path, LayoutSpec("csv", table="labels.csv", label_column="label", anomalous_value="yes"))
 
 
 def test_missing_and_unlisted_files_are_reported_not_dropped(tmp_path):
@@ -67,7 +67,7 @@ def test_class_folders_are_classes(tmp_path):
   assert sorted((f.rel_path, f.label) for f in listing.files) == [
       ("anomalous/p1/x.dcm", 0), ("healthy/y.dcm", 1), ("healthy/z.dcm", 1)]
   with pytest.raises(DatasetLayoutError, match="no folder named 'tumour'"):
-    list_labelled_files(tmp_path, "folders", anomalous_class="tumour")
+    list_labelled_files(tmp_path, LayoutSpec("folders", anomalous_class="tumour"))
 
 
 def test_missing_root_says_what_to_set(tmp_path):
