@@ -19,17 +19,18 @@ import pydicom
 from pydicom.uid import RLELossless
 
 from gancbam_jax.data import LayoutSpec, PreprocessSettings, load_ct_dataset
+from gancbam_jax.data.layouts import KAGGLE_DICOM_DIR, KAGGLE_TABLE
 from gancbam_jax.data.phantom import write_dataset
 
 
 def _rle_copy(source: pathlib.Path, target: pathlib.Path) -> pathlib.Path:
   """The same dataset with every DICOM file RLE-compressed (a lossless syntax scanners emit)."""
-  (target / "dicom_dir").mkdir(parents=True)
-  (target / "overview.csv").write_bytes((source / "overview.csv").read_bytes())
-  for path in sorted((source / "dicom_dir").glob("*.dcm")):
+  (target / KAGGLE_DICOM_DIR).mkdir(parents=True)
+  (target / KAGGLE_TABLE).write_bytes((source / KAGGLE_TABLE).read_bytes())
+  for path in sorted((source / KAGGLE_DICOM_DIR).glob("*.dcm")):
     ds = pydicom.dcmread(path)
     ds.compress(RLELossless)
-    ds.save_as(target / "dicom_dir" / path.name)
+    ds.save_as(target / KAGGLE_DICOM_DIR / path.name)
   return target
 
 

@@ -11,7 +11,6 @@ Also reports the generation speed. Writes a PNG overlay of the histograms next t
 """
 
 import argparse
-import csv
 import json
 import pathlib
 import time
@@ -22,7 +21,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402 (the backend must be chosen first)
 import numpy as np  # noqa: E402
 
-from gancbam_jax.data import read_ct_slices  # noqa: E402
+from gancbam_jax.data import LayoutSpec, list_labelled_files, read_ct_slices  # noqa: E402
 from gancbam_jax.data.phantom import generate_slices  # noqa: E402
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -67,12 +66,9 @@ def compare(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
 
 def load_real(root: pathlib.Path) -> tuple[np.ndarray, np.ndarray]:
   """The real slices (HU, padding as air) and their Contrast flags, from a Kaggle-layout directory."""
-  slices, contrast = [], []
-  with open(root / "overview.csv", newline="") as f:
-    for row in csv.DictReader(f):
-      slices.append(read_ct_slices(root / "dicom_dir" / row["dicom_name"]).hu[0])
-      contrast.append(row["Contrast"] == "True")
-  return np.stack(slices), np.array(contrast)
+  files = list_labelled_files(root, LayoutSpec("kaggle", label_column="Contrast", anomalous_value="True")).files
+  slices = np.stack([read_ct_slices(f.path).hu[0] for f in files])
+  return slices, np.array([f.label == 1 for f in files])
 
 
 def plot(path: pathlib.Path, samples: dict[str, np.ndarray], figures: dict) -> None:

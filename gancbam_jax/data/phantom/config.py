@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 
+from gancbam_jax.data.dicom import AIR_HU  # noqa: F401  (re-exported: the phantom paints air with it)
+
 IMAGE_SIZE = 512
-AIR_HU = -1000.0
 # Scanners clip reconstructed values to their stored range: stored 0 at intercept -1024, and
 # 12-bit detectors saturate at 3071 HU (metal reads 3071 in the SIIM sample).
 MIN_HU = -1024.0

@@ -19,12 +19,12 @@ import pydicom
 from pydicom.dataset import FileMetaDataset
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian
 
+from gancbam_jax.data.layouts import KAGGLE_DICOM_DIR, KAGGLE_TABLE
+
 if TYPE_CHECKING:
   from gancbam_jax.data.phantom.dataset import PhantomSlice
 
-OVERVIEW_CSV = "overview.csv"
-OVERVIEW_PARTIAL = OVERVIEW_CSV + ".partial"
-DICOM_DIR = "dicom_dir"
+OVERVIEW_PARTIAL = KAGGLE_TABLE + ".partial"
 # The Kaggle overview's columns (the first is pandas' unnamed index), then the phantom's labels.
 KAGGLE_COLUMNS = ("", "Age", "Contrast", "ContrastTag", "raw_input_path", "id", "tiff_name", "dicom_name")
 LABEL_COLUMNS = ("PatientID", "Anomaly", "AnomalyType", "LesionRow", "LesionCol", "LesionRadiusPx")
@@ -60,8 +60,8 @@ def is_phantom_dataset(root: pathlib.Path) -> bool:
   first file of dicom_dir says it was made by this generator. Either way nothing but
   overview.csv (or its partial write) and dicom_dir/*.dcm may be there.
   """
-  overview, dicom_dir = root / OVERVIEW_CSV, root / DICOM_DIR
-  if {entry.name for entry in root.iterdir()} - {OVERVIEW_CSV, OVERVIEW_PARTIAL, DICOM_DIR}:
+  overview, dicom_dir = root / KAGGLE_TABLE, root / KAGGLE_DICOM_DIR
+  if {entry.name for entry in root.iterdir()} - {KAGGLE_TABLE, OVERVIEW_PARTIAL, KAGGLE_DICOM_DIR}:
     return False
   files = sorted(dicom_dir.iterdir()) if dicom_dir.is_dir() else []
   if not all(path.is_file() and path.suffix == ".dcm" for path in files):
@@ -91,11 +91,11 @@ def prepare_output_dir(root: pathlib.Path) -> pathlib.Path:
     if not is_phantom_dataset(root):
       raise OutputDirError(
           f"{root} is not empty and is not a phantom dataset (only overview.csv with the phantom's columns "
-          f"and {DICOM_DIR}/*.dcm); refusing to overwrite it. Choose a new or empty directory.")
-    for table in (OVERVIEW_CSV, OVERVIEW_PARTIAL):
+          f"and {KAGGLE_DICOM_DIR}/*.dcm); refusing to overwrite it. Choose a new or empty directory.")
+    for table in (KAGGLE_TABLE, OVERVIEW_PARTIAL):
       (root / table).unlink(missing_ok=True)
-    shutil.rmtree(root / DICOM_DIR, ignore_errors=True)
-  dicom_dir = root / DICOM_DIR
+    shutil.rmtree(root / KAGGLE_DICOM_DIR, ignore_errors=True)
+  dicom_dir = root / KAGGLE_DICOM_DIR
   dicom_dir.mkdir(parents=True, exist_ok=True)
   return dicom_dir
 
@@ -190,7 +190,7 @@ def write_overview(root: pathlib.Path, records: Sequence[PhantomSlice]) -> pathl
 
   Written to a temporary name and renamed, so a reader never sees half a table.
   """
-  path, partial = root / OVERVIEW_CSV, root / OVERVIEW_PARTIAL
+  path, partial = root / KAGGLE_TABLE, root / OVERVIEW_PARTIAL
   with open(partial, "w", newline="") as f:
     writer = csv.writer(f, lineterminator="\n")
     writer.writerow(OVERVIEW_COLUMNS)
