@@ -22,9 +22,10 @@ from gancbam_jax.data.preprocess import PreprocessSettings
 DEFAULT_CACHE_DIR = pathlib.Path("~/.cache/gancbam_jax")
 
 
-def default_cache_dir() -> pathlib.Path:
-  """$GANCBAM_CACHE, else ~/.cache/gancbam_jax."""
-  return pathlib.Path(os.environ.get("GANCBAM_CACHE", DEFAULT_CACHE_DIR)).expanduser().resolve()
+def resolve_cache_dir(cache_dir: str | os.PathLike | None = None) -> pathlib.Path:
+  """The absolute cache directory: `cache_dir` if given, else $GANCBAM_CACHE, else ~/.cache/gancbam_jax."""
+  chosen = cache_dir or os.environ.get("GANCBAM_CACHE") or DEFAULT_CACHE_DIR
+  return pathlib.Path(chosen).expanduser().resolve()
 
 
 def content_hash(data: bytes) -> str:

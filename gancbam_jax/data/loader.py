@@ -23,7 +23,7 @@ import numpy as np
 import tqdm
 
 from gancbam_jax.data import layouts
-from gancbam_jax.data.cache import CachedSlices, DigestIndex, SliceCache, content_hash, default_cache_dir
+from gancbam_jax.data.cache import CachedSlices, DigestIndex, SliceCache, content_hash, resolve_cache_dir
 from gancbam_jax.data.dicom import DicomReadError, read_ct_slices
 from gancbam_jax.data.preprocess import PreprocessSettings, preprocess_slice
 
@@ -220,7 +220,7 @@ def load_ct_dataset(
     root: dataset root.
     layout: where the files are and how they are labelled.
     settings: preprocessing (HU window, size, multi-frame policy, accepted modalities).
-    cache_dir: where preprocessed arrays are kept; default `default_cache_dir()`.
+    cache_dir: where preprocessed arrays are kept; default `resolve_cache_dir()`.
     num_workers: decoding processes; 0 means one per CPU core.
     strict: raise on the first unusable file instead of skipping it with a reason.
     require_every_class: raise when a class ends up with no slices.
@@ -230,7 +230,7 @@ def load_ct_dataset(
     DatasetLayoutError: the layout is unusable, a class is empty, or (strict) a file is unusable.
   """
   listing = layouts.list_labelled_files(root, layout)
-  cache_dir = pathlib.Path(cache_dir).expanduser().resolve() if cache_dir else default_cache_dir()
+  cache_dir = resolve_cache_dir(cache_dir)
   num_workers = num_workers or os.cpu_count() or 1
   results = _prepare_all([str(f.path) for f in listing.files], str(cache_dir), settings, num_workers, progress)
 

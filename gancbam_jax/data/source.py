@@ -7,7 +7,7 @@ import pathlib
 import ml_collections
 
 from gancbam_jax.data import layouts
-from gancbam_jax.data.cache import default_cache_dir
+from gancbam_jax.data.cache import resolve_cache_dir
 from gancbam_jax.data.loader import CtDataset, load_ct_dataset
 from gancbam_jax.data.preprocess import PreprocessSettings
 
@@ -18,10 +18,6 @@ def preprocess_settings(data: ml_collections.ConfigDict) -> PreprocessSettings:
   """The preprocessing part of a data config."""
   return PreprocessSettings(hu_window=tuple(float(v) for v in data.hu_window), image_size=int(data.image_size),
                             multiframe=data.multiframe, modalities=tuple(data.modalities))
-
-
-def cache_dir(data: ml_collections.ConfigDict) -> pathlib.Path:
-  return pathlib.Path(data.cache_dir).expanduser().resolve() if data.cache_dir else default_cache_dir()
 
 
 def dataset_root(data: ml_collections.ConfigDict) -> pathlib.Path:
@@ -36,7 +32,7 @@ def dataset_root(data: ml_collections.ConfigDict) -> pathlib.Path:
   from gancbam_jax.data import phantom  # Only phantom users pay for importing the generator.
 
   spec = data.phantom
-  root = cache_dir(data) / "phantom" / f"{spec.preset}-n{spec.n}-seed{spec.seed}"
+  root = resolve_cache_dir(data.cache_dir) / "phantom" / f"{spec.preset}-n{spec.n}-seed{spec.seed}"
   if not (root / layouts.KAGGLE_TABLE).is_file():
     phantom.write_dataset(root, n=spec.n, seed=spec.seed, preset=spec.preset)
   return root
@@ -49,5 +45,5 @@ def load_from_config(data: ml_collections.ConfigDict, *, require_every_class: bo
                               label_column=data.label_column, anomalous_value=str(data.anomalous_value),
                               anomalous_class=data.anomalous_class)
   return load_ct_dataset(dataset_root(data), layout=layout, settings=preprocess_settings(data),
-                         cache_dir=cache_dir(data), num_workers=data.num_workers, strict=data.strict,
+                         cache_dir=data.cache_dir, num_workers=data.num_workers, strict=data.strict,
                          require_every_class=require_every_class, progress=progress)
