@@ -1,5 +1,7 @@
 """Default configuration: the built-in synthetic CT dataset (generated into the cache on first use).
 
+Sized so that the whole pipeline finishes within 10 minutes on a 2-core CPU. Train:
+  python launch/train.py --config configs/default.py --workdir runs/default
 Inspect its data:
   python launch/inspect_data.py --config configs/default.py --json demo/load_report.json
 """
@@ -41,8 +43,42 @@ def get_data_config() -> ml_collections.ConfigDict:
   return data
 
 
+def get_model_config() -> ml_collections.ConfigDict:
+  """The autoencoder, and through it the generator and discriminator (METHOD.md §2)."""
+  model = ml_collections.ConfigDict()
+  model.variant = "cbam"  # baseline | cbam | attention_gate
+  model.latent_dim = 100
+  model.upsample = "subpixel"  # subpixel | transpose (same function class; subpixel is ~18x faster on CPU)
+  model.dtype = "float32"  # compute dtype: float32 | bfloat16 (parameters stay float32)
+  model.discriminator_dropout = 0.0  # BAGAN uses 0.3
+  return model
+
+
+def get_train_config() -> ml_collections.ConfigDict:
+  """Autoencoder pretraining, class Gaussians and BAGAN training (METHOD.md §3), budgeted in steps."""
+  train = ml_collections.ConfigDict()
+  train.batch_size = 32  # global batch, split over train.num_devices
+  train.num_devices = 0  # 0 = all local devices
+  train.ae_steps = 250
+  train.ae_learning_rate = 5e-5
+  train.ae_beta1 = 0.5
+  train.gaussian_ridge = 1e-4  # Sigma_c += ridge * trace(Sigma_c) / d * I
+  train.gan_steps = 120
+  train.gan_learning_rate = 5e-5
+  train.gan_beta1 = 0.5
+  train.log_every = 10
+  train.checkpoint_every = 50
+  train.sample_every = 40  # generated-sample grids during BAGAN training; 0 = only at the end
+  train.max_to_keep = 2
+  return train
+
+
 def get_config() -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict()
   config.seed = 0
+  # True on a multi-host job: jax.distributed.initialize() reads the coordinator from the environment.
+  config.distributed = False
   config.data = get_data_config()
+  config.model = get_model_config()
+  config.train = get_train_config()
   return config

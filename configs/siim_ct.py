@@ -3,6 +3,7 @@
 The dataset has no disease labels: "anomalous" here means contrast-enhanced (Contrast == True),
 a proxy, and every result on it must say so.
 
+  python launch/train.py --config configs/siim_ct.py --config.data.root=/path/to/siim-medical-images --workdir runs/siim
   python launch/inspect_data.py --config configs/siim_ct.py --config.data.root=/path/to/siim-medical-images
 """
 

@@ -1,0 +1,22 @@
+"""Accelerator configuration: 128x128 slices, bfloat16 compute, larger batches and longer training.
+
+  python launch/train.py --config configs/gpu.py --workdir runs/gpu
+On several devices (or hosts, with config.distributed=True) the batch is split over all of them;
+keep train.batch_size a multiple of the device count.
+"""
+
+from configs import default
+
+
+def get_config():
+  config = default.get_config()
+  config.data.image_size = 128
+  config.data.phantom.n = 1200
+  config.model.dtype = "bfloat16"
+  config.train.batch_size = 128
+  config.train.ae_steps = 3000
+  config.train.gan_steps = 3000
+  config.train.log_every = 50
+  config.train.checkpoint_every = 500
+  config.train.sample_every = 500
+  return config

@@ -1,0 +1,22 @@
+"""Smoke configuration: the whole training pipeline in seconds on a CPU, for tests.
+
+  python launch/train.py --config configs/smoke.py --workdir /tmp/gancbam-smoke
+"""
+
+from configs import default
+
+
+def get_config():
+  config = default.get_config()
+  config.data.phantom.n = 48
+  config.data.phantom.preset = "easy"
+  config.data.split.val_fraction = 0.2
+  config.data.split.test_fraction = 0.2
+  config.model.latent_dim = 16
+  config.train.batch_size = 8
+  config.train.ae_steps = 6
+  config.train.gan_steps = 4
+  config.train.log_every = 2
+  config.train.checkpoint_every = 2
+  config.train.sample_every = 2
+  return config

@@ -1,0 +1,269 @@
+"""The training pipeline of METHOD.md §3: autoencoder -> class Gaussians -> BAGAN -> augmentation.
+
+`train(config, workdir)` runs every stage that has not finished yet, so calling it again with the
+same workdir resumes from the latest checkpoint. Layout of the workdir:
+
+  config.json            the config of the latest run (run-defining fields may not change)
+  split.json, data.json  slice indices per split; split sizes, class counts, Min-Max statistics
+  checkpoints/<stage>/   Orbax checkpoints: autoencoder, bagan
+  metrics.jsonl, tensorboard/
+  plots/                 reconstructions, generated samples per class, augmentation grid
+  augmentation/          synthetic.npz (training-only images), summary.json (diversity, memorisation)
+  train_summary.json     per-stage steps, wall time, speed and final metrics
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import pathlib
+import zlib
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+from absl import logging
+
+from gancbam_jax import models, plotting
+from gancbam_jax.train import parallel
+from gancbam_jax.train.augment import balancing_counts, diversity_report, generate_class_images
+from gancbam_jax.train.bagan import GanState, bagan_step
+from gancbam_jax.train.batches import map_in_batches
+from gancbam_jax.train.checkpoints import StageCheckpoints
+from gancbam_jax.train.data import TrainingData, prepare_training_data
+from gancbam_jax.train.gaussians import ClassGaussians, fit_class_gaussians
+from gancbam_jax.train.loop import Stage, StageReport, StageSchedule
+from gancbam_jax.train.metrics_log import MetricsLog
+from gancbam_jax.train.pretrain import autoencoder_step, per_image_reconstruction_error
+from gancbam_jax.train.settings import DTYPES, RUN_DEFINING_SECTIONS, ConfigError, changed_fields, validate_config
+from gancbam_jax.train.state import TrainState, adam, create_train_state
+
+SAMPLES_PER_CLASS = 8
+
+
+@dataclasses.dataclass
+class Run:
+  """What every stage of one training run shares."""
+
+  config: ml_collections.ConfigDict
+  workdir: pathlib.Path
+  mesh: jax.sharding.Mesh
+  data: TrainingData
+  log: MetricsLog
+  chief: bool
+  autoencoder: models.Autoencoder
+  train_images: jax.Array  # resident on every device
+  train_labels: jax.Array
+
+  @property
+  def n_classes(self) -> int:
+    return len(self.data.class_names)
+
+  def key(self, purpose: str) -> jax.Array:
+    """A key per purpose, derived from the config's seed (stable across resumes)."""
+    return jax.random.fold_in(jax.random.key(self.config.seed), zlib.crc32(purpose.encode()) & 0x7FFFFFFF)
+
+  def stage(self, name: str) -> Stage:
+    checkpoints = StageCheckpoints(self.workdir / "checkpoints" / name, self.config.train.max_to_keep)
+    meta = {"config": self.config.to_dict(), "normalization": self.data.normalization.to_dict(),
+            "class_names": list(self.data.class_names)}
+    return Stage(name, checkpoints, self.log, meta, self.chief)
+
+  def jit_step(self, step_fn, **static):
+    """A jitted step (state, key, *data) with the state donated and kept replicated."""
+    step = functools.partial(step_fn, batch_sharding=parallel.batch_sharded(self.mesh), **static)
+    return jax.jit(step, donate_argnums=0, out_shardings=parallel.replicated(self.mesh))
+
+  def announce(self, line: str) -> None:
+    """A one-line stage summary on the chief's standard output."""
+    if self.chief:
+      print(line, flush=True)
+
+  def plot(self, name: str, images_by_class: dict, title: str) -> None:
+    if self.chief:
+      plotting.save_class_grid(images_by_class, self.workdir / "plots" / name, title=title, per_class=SAMPLES_PER_CLASS,
+                               value_range=(0.0, 1.0))
+
+
+def _check_resumable(workdir: pathlib.Path, config: ml_collections.ConfigDict) -> None:
+  """Refuses a workdir started with other data, model or seed; logs changed training fields."""
+  path = workdir / "config.json"
+  if not path.exists():
+    return
+  saved, current = json.loads(path.read_text()), json.loads(config.to_json())
+  changed = changed_fields(saved, current)
+  defining = [f for f in changed if f.split(".")[0] in RUN_DEFINING_SECTIONS]
+  if defining:
+    raise ConfigError(f"{workdir} holds a run with other values of {', '.join(defining)}; its checkpoints do not "
+                      "fit this config. Use a new --workdir, or the original values to resume.")
+  if changed:
+    logging.warning("resuming %s with changed fields: %s", workdir, ", ".join(changed))
+
+
+def _write_json(run: Run, name: str, value) -> None:
+  if run.chief:
+    (run.workdir / name).write_text(json.dumps(value, indent=2) + "\n")
+
+
+def pretrain_autoencoder(run: Run) -> tuple[TrainState, StageReport]:
+  """Stage 1: MSE autoencoder on all training images; logs the validation reconstruction error."""
+  cfg = run.config.train
+  stage, key = run.stage("autoencoder"), run.key("autoencoder")
+  variables = models.init_variables(run.autoencoder, run.key("autoencoder-init"))
+  state = parallel.replicate(create_train_state(run.autoencoder, variables, adam(cfg.ae_learning_rate, cfg.ae_beta1)),
+                             run.mesh)
+  start = 0
+  resumed = stage.restore_latest(state, key)
+  if resumed:
+    start, state, key = resumed[:3]
+  step = run.jit_step(autoencoder_step, batch_size=cfg.batch_size)
+  errors = jax.jit(per_image_reconstruction_error)
+
+  def validation_loss(_, current):
+    return {"val_loss": float(map_in_batches(functools.partial(errors, current), run.data.val_images,
+                                             cfg.batch_size).mean())}
+
+  state, report = stage.run(state, key, lambda s, k: step(s, k, run.train_images, run.train_labels),
+                            StageSchedule(cfg.ae_steps, cfg.log_every, cfg.checkpoint_every), start,
+                            on_log=validation_loss)
+  stage.checkpoints.close()
+  shown = run.data.val_images[:SAMPLES_PER_CLASS]
+  reconstructions = np.asarray(state.apply_fn(state.variables, jnp.asarray(shown), train=False))
+  run.plot("autoencoder_reconstructions.png", {"validation slice": shown, "reconstruction": reconstructions},
+           f"autoencoder after {cfg.ae_steps} steps")
+  return state, report
+
+
+def fit_latent_gaussians(run: Run, autoencoder_state: TrainState) -> ClassGaussians:
+  """Stage 2: N(mu_c, Sigma_c) of the encoder's latents (inference mode) for each training class."""
+  encode = jax.jit(lambda x: autoencoder_state.apply_fn(autoencoder_state.variables, x, train=False, method="encode"))
+  latents = map_in_batches(encode, run.data.train_images, run.config.train.batch_size)
+  return fit_class_gaussians(latents, run.data.train_labels, run.n_classes, run.config.train.gaussian_ridge,
+                             run.data.class_names)
+
+
+def _initial_gan_state(run: Run, autoencoder_state: TrainState) -> GanState:
+  """Stage 3: G <- decoder, D trunk <- encoder trunk, D head fresh; Adam for both."""
+  cfg = run.config
+  generator = models.build_generator(run.autoencoder)
+  discriminator = models.build_discriminator(run.autoencoder, run.n_classes, cfg.model.discriminator_dropout)
+  g_vars = models.generator_from_autoencoder(autoencoder_state.variables,
+                                             models.init_variables(generator, run.key("generator-init")))
+  d_vars = models.trunk_from_autoencoder(autoencoder_state.variables,
+                                         models.init_variables(discriminator, run.key("discriminator-init")))
+  tx = adam(cfg.train.gan_learning_rate, cfg.train.gan_beta1)
+  return parallel.replicate(GanState(create_train_state(generator, g_vars, tx),
+                                     create_train_state(discriminator, d_vars, tx)), run.mesh)
+
+
+def _sample_grid(run: Run, generator: TrainState, gaussians: ClassGaussians, step: int) -> None:
+  """Generated images per class from fixed latents, so grids of successive steps are comparable."""
+  counts = np.full(run.n_classes, SAMPLES_PER_CLASS)
+  synthetic = generate_class_images(generator, gaussians, run.key("sample-grid"), counts, run.config.train.batch_size,
+                                    run.config.data.image_size)
+  run.plot(f"bagan_samples_step{step:06d}.png",
+           {name: synthetic.images[synthetic.labels == c] for c, name in enumerate(run.data.class_names)},
+           f"BAGAN generator, step {step}")
+
+
+def train_bagan(run: Run, autoencoder_state: TrainState) -> tuple[GanState, ClassGaussians, StageReport]:
+  """Stages 2-4: class Gaussians (fitted once, frozen in the checkpoint), then adversarial steps."""
+  cfg = run.config.train
+  stage, key = run.stage("bagan"), run.key("bagan")
+  state = _initial_gan_state(run, autoencoder_state)
+  d = run.config.model.latent_dim
+  like = {"mean": np.zeros((run.n_classes, d), np.float32), "covariance": np.zeros((run.n_classes, d, d), np.float32),
+          "scale": np.zeros((run.n_classes, d, d), np.float32)}
+  resumed = stage.restore_latest(state, key, like)
+  if resumed:
+    start, state, key, saved_gaussians = resumed[:4]
+    gaussians = ClassGaussians.from_dict(saved_gaussians)
+  else:
+    start, gaussians = 0, fit_latent_gaussians(run, autoencoder_state)
+    stage.save(0, state, key, gaussians.to_dict())
+  step = run.jit_step(bagan_step, batch_size=cfg.batch_size, n_classes=run.n_classes)
+  mean, scale = parallel.replicate((jnp.asarray(gaussians.mean), jnp.asarray(gaussians.scale)), run.mesh)
+
+  def sample_at_intervals(step_number, current):
+    if (cfg.sample_every and step_number % cfg.sample_every == 0) or step_number == cfg.gan_steps:
+      _sample_grid(run, current.generator, gaussians, step_number)
+    return {}
+
+  state, report = stage.run(state, key, lambda s, k: step(s, k, run.train_images, run.train_labels, mean, scale),
+                            StageSchedule(cfg.gan_steps, cfg.log_every, cfg.checkpoint_every), start,
+                            extras=gaussians.to_dict(), on_log=sample_at_intervals)
+  stage.checkpoints.close()
+  return state, gaussians, report
+
+
+def augment_training_set(run: Run, generator: TrainState, gaussians: ClassGaussians) -> dict:
+  """Stage 5: synthetic images until the training classes balance; npz, grid and diversity summary."""
+  out = run.workdir / "augmentation"
+  path = out / "synthetic.npz"
+  generator_step = int(jax.device_get(generator.step))
+  if path.exists() and int(np.load(path)["generator_step"]) == generator_step:
+    return json.loads((out / "summary.json").read_text())
+  counts = balancing_counts(run.data.train_labels, run.n_classes)
+  synthetic = generate_class_images(generator, gaussians, run.key("augment"), counts, run.config.train.batch_size,
+                                    run.config.data.image_size)
+  summary = {"generator_step": generator_step,
+             "real": run.data.class_counts(run.data.train_labels),
+             "synthetic": run.data.class_counts(synthetic.labels),
+             "per_class": diversity_report(run.data.train_images, run.data.train_labels, synthetic,
+                                           run.data.class_names, seed=run.config.seed)}
+  if run.chief:
+    out.mkdir(exist_ok=True)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    synthetic.save(path, run.data.class_names, generator_step)  # last: its presence marks the stage done
+  grid = {}
+  for c, name in enumerate(run.data.class_names):
+    grid[f"{name} (real)"] = run.data.train_images[run.data.train_labels == c]
+    grid[f"{name} (synthetic)"] = synthetic.images[synthetic.labels == c]
+  run.plot("augmentation.png", grid, "training classes after augmentation (synthetic: training only)")
+  return summary
+
+
+def _prepare_run(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> Run:
+  validate_config(config)
+  parallel.initialize_distributed(config.distributed)
+  chief = parallel.is_chief()
+  workdir = pathlib.Path(workdir).expanduser().resolve()
+  _check_resumable(workdir, config)
+  mesh = parallel.data_mesh(config.train.num_devices)
+  parallel.check_batch_divisible(config.train.batch_size, mesh, "train.batch_size")
+  data = prepare_training_data(config.data, progress=chief)
+  if config.train.batch_size > len(data.train_labels):
+    raise ConfigError(f"config field train.batch_size: {config.train.batch_size} exceeds the "
+                      f"{len(data.train_labels)} training slices; use at most that many")
+  if chief:
+    (workdir / "plots").mkdir(parents=True, exist_ok=True)
+  run = Run(config=config, workdir=workdir, mesh=mesh, data=data, log=MetricsLog(workdir, enabled=chief), chief=chief,
+            autoencoder=models.build_autoencoder(config.model.variant, config.data.image_size, config.model.latent_dim,
+                                                 DTYPES[config.model.dtype], config.model.upsample),
+            train_images=parallel.replicate(data.train_images, mesh),
+            train_labels=parallel.replicate(data.train_labels, mesh))
+  _write_json(run, "config.json", json.loads(config.to_json()))
+  _write_json(run, "split.json", data.split.to_dict())
+  _write_json(run, "data.json", data.summary())
+  return run
+
+
+def train(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> dict:
+  """Runs (or resumes) every training stage in `workdir`; returns the summary also written there."""
+  run = _prepare_run(config, workdir)
+  try:
+    autoencoder_state, ae_report = pretrain_autoencoder(run)
+    run.announce(ae_report.line())
+    gan_state, gaussians, gan_report = train_bagan(run, autoencoder_state)
+    run.announce(gan_report.line())
+    augmentation = augment_training_set(run, gan_state.generator, gaussians)
+    run.announce(f"stage augmentation: {augmentation['synthetic']} synthetic training images "
+                 f"(real: {augmentation['real']})")
+  finally:
+    run.log.close()
+  summary = {"devices": [str(d) for d in run.mesh.devices.flat], "data": run.data.summary(),
+             "stages": [dataclasses.asdict(ae_report), dataclasses.asdict(gan_report)], "augmentation": augmentation}
+  _write_json(run, "train_summary.json", summary)
+  return summary
