@@ -1,8 +1,17 @@
-"""Shared test fixtures: the real CT sample beside the checkout and pydicom's bundled files."""
+"""Shared test fixtures: the real CT sample beside the checkout and pydicom's bundled files.
 
+JAX sees 4 CPU devices in the test process, so data-parallel code runs sharded in tests; it must
+be configured before JAX initialises its backend, hence here at import time.
+"""
+
+import os
 import pathlib
 
+import jax
 import pytest
+
+SIMULATED_DEVICES = 4
+jax.config.update("jax_num_cpu_devices", SIMULATED_DEVICES)
 
 SIIM_SAMPLE = pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "data" / "siim-ct-sample"
 
@@ -58,3 +67,20 @@ def write_ct(bundled_dicom):
     return path
 
   return write
+
+
+@pytest.fixture(scope="session")
+def dataset_cache(tmp_path_factory) -> pathlib.Path:
+  """A cache directory shared by the session's tests (phantom datasets, decoded slices).
+
+  Exported as GANCBAM_CACHE, so configs with an empty data.cache_dir and launched commands use it
+  instead of the user's ~/.cache.
+  """
+  cache = tmp_path_factory.getbasetemp() / "gancbam-cache"
+  previous = os.environ.get("GANCBAM_CACHE")
+  os.environ["GANCBAM_CACHE"] = str(cache)
+  yield cache
+  if previous is None:
+    del os.environ["GANCBAM_CACHE"]
+  else:
+    os.environ["GANCBAM_CACHE"] = previous

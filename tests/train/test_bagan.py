@@ -1,0 +1,100 @@
+"""BAGAN's adversarial step: the D batch's fake fraction, G's targets, what each step may change."""
+
+import functools
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from gancbam_jax import models
+from gancbam_jax.train.bagan import (
+    GanState,
+    bagan_step,
+    conditioning_classes,
+    discriminator_batch,
+    discriminator_update,
+    fakes_per_batch,
+)
+from gancbam_jax.train.batches import draw_batch
+from gancbam_jax.train.gaussians import fit_class_gaussians
+from gancbam_jax.train.state import adam, create_train_state
+
+BATCH = 8
+N_CLASSES = 2
+LATENT = 8
+
+
+@pytest.mark.parametrize("batch_size, n_classes", [(8, 2), (32, 2), (33, 2), (30, 3), (7, 4)])
+def test_fake_fraction_of_the_discriminator_batch_is_exactly_f_over_b_plus_f(batch_size, n_classes):
+  f = fakes_per_batch(batch_size, n_classes)
+  assert f == math.ceil(batch_size / n_classes)
+  real = jnp.zeros((batch_size, 4, 4, 1))
+  labels = jnp.asarray(np.arange(batch_size) % n_classes, jnp.int32)
+  _, targets = discriminator_batch(real, labels, jnp.ones((f, 4, 4, 1)), n_classes)
+  n_fake = int(jnp.sum(targets == models.fake_label(n_classes)))
+  assert n_fake == f and len(targets) == batch_size + f
+  np.testing.assert_array_equal(np.asarray(targets[:batch_size]), np.asarray(labels))
+
+
+@pytest.mark.parametrize("n_classes", [2, 3, 5])
+def test_generator_targets_are_real_classes_never_fake(n_classes):
+  drawn = np.concatenate([np.asarray(conditioning_classes(jax.random.key(s), 1000, n_classes)) for s in range(20)])
+  assert drawn.max() < models.fake_label(n_classes)
+  assert set(drawn.tolist()) == set(range(n_classes))
+
+
+@pytest.fixture(scope="module")
+def gan():
+  """A small BAGAN initialised from a fresh autoencoder, class Gaussians and a labelled image set."""
+  autoencoder = models.build_autoencoder("cbam", 64, LATENT)
+  ae_vars = models.init_variables(autoencoder, jax.random.key(0))
+  generator, discriminator = models.build_generator(autoencoder), models.build_discriminator(autoencoder, N_CLASSES)
+  g_vars = models.generator_from_autoencoder(ae_vars, models.init_variables(generator, jax.random.key(1)))
+  d_vars = models.trunk_from_autoencoder(ae_vars, models.init_variables(discriminator, jax.random.key(2)))
+  state = GanState(create_train_state(generator, g_vars, adam(1e-3, 0.5)),
+                   create_train_state(discriminator, d_vars, adam(1e-3, 0.5)))
+  rng = np.random.default_rng(0)
+  images = jnp.asarray(rng.uniform(size=(24, 64, 64, 1)).astype(np.float32))
+  labels = jnp.asarray(np.arange(24) % N_CLASSES, jnp.int32)
+  gaussians = fit_class_gaussians(rng.normal(size=(24, LATENT)), np.asarray(labels), N_CLASSES)
+  return state, images, labels, jnp.asarray(gaussians.mean), jnp.asarray(gaussians.scale)
+
+
+@pytest.fixture(scope="module")
+def stepped(gan):
+  state, images, labels, mean, scale = gan
+  step = jax.jit(functools.partial(bagan_step, batch_size=BATCH, n_classes=N_CLASSES))
+  new_state, metrics = step(state, jax.random.key(7), images, labels, mean, scale)
+  return new_state, jax.device_get(metrics)
+
+
+def test_step_reports_the_exact_fake_fraction_and_finite_losses(stepped):
+  _, metrics = stepped
+  f = fakes_per_batch(BATCH, N_CLASSES)
+  assert metrics["d_fake_fraction"] == pytest.approx(f / (BATCH + f), abs=1e-7)
+  assert metrics["finite"] and np.isfinite(metrics["d_loss"]) and np.isfinite(metrics["g_loss"])
+
+
+def _same(a, b) -> bool:
+  return all(np.array_equal(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
+
+
+def test_step_moves_both_players(gan, stepped):
+  state, new_state = gan[0], stepped[0]
+  assert not _same(state.generator.params, new_state.generator.params)
+  assert not _same(state.discriminator.params, new_state.discriminator.params)
+  assert int(new_state.step) == 1
+
+
+def test_generator_pass_leaves_the_discriminator_as_its_own_step_made_it(gan, stepped):
+  """D after the whole step equals D after the D step alone: the G pass's D statistics are discarded."""
+  state, images, labels, mean, scale = gan
+  k_batch, k_discriminator, _ = jax.random.split(jax.random.key(7), 3)
+  x, y = draw_batch(k_batch, images, labels, BATCH)
+  d_only, _ = jax.jit(functools.partial(discriminator_update, n_classes=N_CLASSES))(
+      state.generator, state.discriminator, x, y, k_discriminator, mean, scale)
+  after_step = stepped[0].discriminator
+  assert _same(d_only.params, after_step.params)
+  assert _same(d_only.batch_stats, after_step.batch_stats)
