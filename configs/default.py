@@ -62,7 +62,10 @@ def get_train_config() -> ml_collections.ConfigDict:
   train.batch_size = 32  # global batch, split over train.num_devices
   train.num_devices = 0  # 0 = all local devices
   train.ae_steps = 250
-  train.ae_learning_rate = 5e-5
+  # BAGAN's 5e-5 assumes thousands of steps. In this config's 250 it leaves the autoencoder
+  # reconstructing noise (validation MSE 0.0089 on the built-in set, vs 0.0051 at 1e-3) and the
+  # generator it initialises with nothing to start from. configs/gpu.py keeps 5e-5.
+  train.ae_learning_rate = 1e-3
   train.ae_beta1 = 0.5
   train.gaussian_ridge = 1e-4  # Sigma_c += ridge * trace(Sigma_c) / d * I
   train.gan_steps = 120

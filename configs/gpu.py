@@ -14,6 +14,7 @@ def get_config():
   config.data.phantom.n = 1200
   config.model.dtype = "bfloat16"
   config.train.batch_size = 128
+  config.train.ae_learning_rate = 5e-5  # BAGAN's, with steps enough for it
   config.train.ae_steps = 3000
   config.train.gan_steps = 3000
   config.train.log_every = 50

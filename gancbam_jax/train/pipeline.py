@@ -183,6 +183,7 @@ def train_bagan(run: Run, autoencoder_state: TrainState) -> tuple[GanState, Clas
   else:
     start, gaussians = 0, fit_latent_gaussians(run, autoencoder_state)
     stage.save(0, state, key, gaussians.to_dict())
+    _sample_grid(run, state.generator, gaussians, 0)  # G is still the decoder: the starting point
   step = run.jit_step(bagan_step, batch_size=cfg.batch_size, n_classes=run.n_classes)
   mean, scale = parallel.replicate((jnp.asarray(gaussians.mean), jnp.asarray(gaussians.scale)), run.mesh)
 

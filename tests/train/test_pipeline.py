@@ -15,10 +15,11 @@ from gancbam_jax.train.metrics_log import read_metrics
 # 1 and 4 devices sum gradients and batch statistics in different orders, so they differ in the
 # last bits. On the first step (same parameters, same batch) that is all: within 1e-6. The
 # difference then grows about tenfold per step, because Adam's first updates (about lr * sign(g))
-# turn rounding-level differences of near-zero gradients into full-size updates; over the smoke
-# run's ten steps every loss stays within 5 %.
+# turn rounding-level differences of near-zero gradients into full-size updates: measured, 3e-5
+# after the second step and at most 3 % over the smoke run's ten steps.
 FIRST_STEP_RTOL = 1e-6
-RUN_RTOL = 5e-2
+SECOND_STEP_RTOL = 1e-3
+RUN_RTOL = 1e-1
 LOSSES = ("loss", "val_loss", "d_loss", "g_loss")
 
 
@@ -87,9 +88,9 @@ def test_augmentation_balances_the_training_classes(runs):
 def test_one_and_four_devices_give_the_same_losses(runs):
   one, four = (read_metrics(runs[d][0]) for d in (1, 4))
   assert [(r["stage"], r["step"]) for r in one] == [(r["stage"], r["step"]) for r in four]
-  first_one, first_four = one[0], four[0]
-  assert (first_one["stage"], first_one["step"]) == ("autoencoder", 1)
-  assert first_four["loss"] == pytest.approx(first_one["loss"], rel=FIRST_STEP_RTOL)
+  assert [(r["stage"], r["step"]) for r in one[:2]] == [("autoencoder", 1), ("autoencoder", 2)]
+  assert four[0]["loss"] == pytest.approx(one[0]["loss"], rel=FIRST_STEP_RTOL)
+  assert four[1]["loss"] == pytest.approx(one[1]["loss"], rel=SECOND_STEP_RTOL)
   for a, b in zip(one, four):
     for name in LOSSES:
       if name in a:
