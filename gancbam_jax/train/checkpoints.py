@@ -16,6 +16,7 @@ import pathlib
 from typing import Any
 
 import jax
+import numpy as np
 import orbax.checkpoint as ocp
 
 
@@ -44,6 +45,14 @@ class StageCheckpoints:
     restored = self._manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract),
                                                                    meta=ocp.args.JsonRestore()))
     return restored.state, restored.meta
+
+  def read_arrays(self, step: int) -> dict:
+    """The state saved at `step` as nested dicts of NumPy arrays, no target structure needed (inspection)."""
+    path = self.directory / str(step) / "state"
+    checkpointer = ocp.PyTreeCheckpointer()
+    layout = checkpointer.metadata(path).item_metadata.tree
+    return checkpointer.restore(path, restore_args=jax.tree.map(lambda _: ocp.RestoreArgs(restore_type=np.ndarray),
+                                                                layout))
 
   def wait(self) -> None:
     """Blocks until pending asynchronous saves are on disk."""

@@ -3,6 +3,7 @@
 import json
 import shutil
 
+import jax
 import numpy as np
 import pytest
 
@@ -115,6 +116,18 @@ def test_a_nan_stops_the_run_naming_stage_and_step_and_keeps_the_last_good_check
     train(smoke_config(num_devices=1, gan_learning_rate=float("inf")), tmp_path)
   assert (error.value.stage, error.value.step) == ("bagan", 1)
   assert StageCheckpoints(tmp_path / "checkpoints" / "bagan").latest_step() == 0
+
+
+def test_bfloat16_compute_trains_with_float32_parameters(dataset_cache, tmp_path):
+  del dataset_cache
+  config = smoke_config(num_devices=1, gan_steps=2)
+  config.model.dtype = "bfloat16"  # configs/gpu.py's compute dtype, checked here on CPU
+  summary = train(config, tmp_path)
+  assert all(np.isfinite(v) for s in summary["stages"] for v in s["final_metrics"].values())
+  checkpoints = StageCheckpoints(tmp_path / "checkpoints" / "bagan")
+  restored = checkpoints.read_arrays(checkpoints.latest_step())
+  dtypes = {np.asarray(leaf).dtype for leaf in jax.tree.leaves(restored["train"]["generator"]["params"])}
+  assert dtypes == {np.dtype(np.float32)}
 
 
 def test_a_workdir_of_another_dataset_is_refused(tmp_path):

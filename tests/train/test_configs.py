@@ -1,0 +1,39 @@
+"""Every training config is valid, and its docstring gives the command that runs it."""
+
+import importlib
+import pathlib
+
+import pytest
+
+from gancbam_jax.train import ConfigError, validate_config
+
+CONFIGS = sorted(p.stem for p in (pathlib.Path(__file__).resolve().parents[2] / "configs").glob("*.py")
+                 if p.stem != "__init__")
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+def test_config_is_valid_and_documents_its_command(name):
+  module = importlib.import_module(f"configs.{name}")
+  validate_config(module.get_config())
+  assert f"python launch/train.py --config configs/{name}.py" in module.__doc__
+
+
+def test_the_accelerator_config_computes_in_bfloat16_at_128():
+  from configs import gpu
+
+  config = gpu.get_config()
+  assert (config.model.dtype, config.data.image_size) == ("bfloat16", 128)
+  assert config.train.batch_size > 32
+
+
+@pytest.mark.parametrize("field, value", [("model.dtype", "float16"), ("data.image_size", 96),
+                                          ("train.gan_steps", 0), ("train.ae_beta1", 1.0),
+                                          ("model.upsample", "nearest")])
+def test_unusable_values_are_refused_by_name(field, value):
+  from configs import default
+
+  config = default.get_config()
+  section, name = field.split(".")
+  setattr(getattr(config, section), name, value)
+  with pytest.raises(ConfigError, match=f"config field {field}"):
+    validate_config(config)
