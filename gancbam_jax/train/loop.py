@@ -128,9 +128,9 @@ class Stage:
       self.log.write(self.name, step, {**logged, "steps_per_s": speed})
       bar.set_postfix({k: f"{v:.4g}" for k, v in logged.items()}, refresh=False)
       bar.update(step - bar.n)
-      pending, interval_began = [], time.perf_counter()
       if checkpoint_now:
         self.save(step, state, key, extras)
+      pending, interval_began = [], time.perf_counter()  # steps/s counts steps only, not logging or saving
     self.checkpoints.wait()
     bar.close()
     wall = time.perf_counter() - began
