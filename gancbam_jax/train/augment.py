@@ -17,6 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from gancbam_jax.train.batches import map_in_batches
 from gancbam_jax.train.gaussians import ClassGaussians, sample_latents
 from gancbam_jax.train.state import TrainState
 
@@ -53,19 +54,12 @@ def generate_class_images(generator: TrainState, gaussians: ClassGaussians, key:
                           batch_size: int, image_size: int) -> SyntheticImages:
   """`counts[c]` images of each class c from the generator (inference mode), clipped to [0, 1]."""
   labels = np.repeat(np.arange(len(counts), dtype=np.int32), counts)
-
-  @jax.jit
-  def generate(batch_key, classes):
-    z = sample_latents(batch_key, jnp.asarray(gaussians.mean), jnp.asarray(gaussians.scale), classes)
-    return jnp.clip(generator.apply_fn(generator.variables, z, train=False), 0.0, 1.0)
-
-  batches = []
-  for i, start in enumerate(range(0, len(labels), batch_size)):
-    classes = labels[start:start + batch_size]
-    padded = np.pad(classes, (0, batch_size - len(classes)), mode="edge")  # one compiled shape
-    batches.append(np.asarray(generate(jax.random.fold_in(key, i), jnp.asarray(padded)))[:len(classes)])
-  images = np.concatenate(batches) if batches else np.zeros((0, image_size, image_size, 1), np.float32)
-  return SyntheticImages(images=images.astype(np.float32), labels=labels)
+  if not len(labels):
+    return SyntheticImages(images=np.zeros((0, image_size, image_size, 1), np.float32), labels=labels)
+  latents = np.asarray(sample_latents(key, jnp.asarray(gaussians.mean), jnp.asarray(gaussians.scale),
+                                      jnp.asarray(labels)))
+  generate = jax.jit(lambda z: jnp.clip(generator.apply_fn(generator.variables, z, train=False), 0.0, 1.0))
+  return SyntheticImages(images=map_in_batches(generate, latents, batch_size).astype(np.float32), labels=labels)
 
 
 def _rms_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:

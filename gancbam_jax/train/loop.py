@@ -81,15 +81,15 @@ class Stage:
     self.checkpoints.save(step, self._tree(state, key, extras or {}), {**self.meta, "stage": self.name, "step": step})
 
   def restore_latest(self, state, key: jax.Array, extras: dict | None = None):
-    """(step, state, key, extras, meta) of the latest checkpoint, or None when the stage has none."""
+    """(step, state, key, extras) of the latest checkpoint, or None when the stage has none."""
     step = self.checkpoints.latest_step()
     if step is None:
       return None
-    tree, meta = self.checkpoints.restore(step, self._tree(state, key, extras or {}))
+    tree, _ = self.checkpoints.restore(step, self._tree(state, key, extras or {}))
     state = serialization.from_state_dict(state, tree["train"])
     key = jax.random.wrap_key_data(tree["key"], impl=jax.random.key_impl(key))
     logging.info("stage %s: resuming from the checkpoint at step %d", self.name, step)
-    return step, state, key, tree["extras"], meta
+    return step, state, key, tree["extras"]
 
   def run(self, state, key: jax.Array, step_fn: StepFn, schedule: StageSchedule, start: int = 0,
           extras: dict | None = None, on_log: Callable[[int, Any], dict] | None = None) -> tuple[Any, StageReport]:

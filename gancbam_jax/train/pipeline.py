@@ -117,7 +117,7 @@ def pretrain_autoencoder(run: Run) -> tuple[TrainState, StageReport]:
   start = 0
   resumed = stage.restore_latest(state, key)
   if resumed:
-    start, state, key = resumed[:3]
+    start, state, key, _ = resumed
   step = run.jit_step(autoencoder_step, batch_size=cfg.batch_size)
   errors = jax.jit(per_image_reconstruction_error)
 
@@ -178,7 +178,7 @@ def train_bagan(run: Run, autoencoder_state: TrainState) -> tuple[GanState, Clas
           "scale": np.zeros((run.n_classes, d, d), np.float32)}
   resumed = stage.restore_latest(state, key, like)
   if resumed:
-    start, state, key, saved_gaussians = resumed[:4]
+    start, state, key, saved_gaussians = resumed
     gaussians = ClassGaussians.from_dict(saved_gaussians)
   else:
     start, gaussians = 0, fit_latent_gaussians(run, autoencoder_state)
