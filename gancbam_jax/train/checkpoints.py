@@ -46,6 +46,10 @@ class StageCheckpoints:
                                                                    meta=ocp.args.JsonRestore()))
     return restored.state, restored.meta
 
+  def read_meta(self, step: int) -> dict:
+    """The JSON metadata saved at `step`, without reading its arrays."""
+    return self._manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore())).meta
+
   def read_arrays(self, step: int) -> dict:
     """The state saved at `step` as nested dicts of NumPy arrays, no target structure needed (inspection)."""
     path = self.directory / str(step) / "state"

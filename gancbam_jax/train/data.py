@@ -1,8 +1,9 @@
 """The data a training run uses: the patient-grouped split, Min-Max statistics and normalised images.
 
 The split is computed once per run directory and saved (split.json) so that later stages and
-evaluation use exactly the same slices. Min-Max statistics are fitted on the training split
-only. The BAGAN imbalance protocol (u > 0) thins the training split's anomalous slices; the
+evaluation use exactly the same slices: one patient-grouped train/validation/test split, or fold k
+of a patient-grouped K-fold cross-validation. Min-Max statistics are fitted on the training split
+only. Test images are read only when evaluation asks for them. The BAGAN imbalance protocol (u > 0) thins the training split's anomalous slices; the
 validation and test splits keep their natural prevalence.
 """
 
@@ -13,7 +14,15 @@ import dataclasses
 import ml_collections
 import numpy as np
 
-from gancbam_jax.data import CtDataset, MinMaxStats, Split, keep_minority_fraction, load_from_config, train_val_test_split
+from gancbam_jax.data import (
+    CtDataset,
+    MinMaxStats,
+    Split,
+    grouped_kfold,
+    keep_minority_fraction,
+    load_from_config,
+    train_val_test_split,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,6 +40,14 @@ class TrainingData:
   @property
   def class_names(self) -> tuple[str, ...]:
     return self.dataset.class_names
+
+  def test_images(self) -> tuple[np.ndarray, np.ndarray]:
+    """The test split's normalised images and labels: for the final evaluation only."""
+    return self.normalization.apply(self.dataset.images(self.split.test)), self.dataset.labels[self.split.test]
+
+  def patient_ids(self, split_name: str) -> np.ndarray:
+    """The patient of each slice of a split, in the split's order."""
+    return self.dataset.patient_ids[getattr(self.split, split_name)]
 
   def class_counts(self, labels: np.ndarray) -> dict[str, int]:
     counts = np.bincount(labels, minlength=len(self.class_names))
@@ -50,13 +67,23 @@ class TrainingData:
     }
 
 
-def prepare_training_data(data_config: ml_collections.ConfigDict, progress: bool = True) -> TrainingData:
-  """Loads the configured dataset, splits it by patient, thins the training minority, normalises."""
+def prepare_training_data(data_config: ml_collections.ConfigDict, progress: bool = True,
+                          fold: tuple[int, int] | None = None) -> TrainingData:
+  """Loads the configured dataset, splits it by patient, thins the training minority, normalises.
+
+  `fold=(k, K)` takes fold k of K (test = the k-th part, validation from the rest) instead of the
+  single split given by data.split's fractions.
+  """
   dataset = load_from_config(data_config, progress=progress)
   labels = dataset.labels
   split_config = data_config.split
-  split = train_val_test_split(labels, dataset.patient_ids, val_fraction=split_config.val_fraction,
-                               test_fraction=split_config.test_fraction, seed=split_config.seed)
+  if fold is None:
+    split = train_val_test_split(labels, dataset.patient_ids, val_fraction=split_config.val_fraction,
+                                 test_fraction=split_config.test_fraction, seed=split_config.seed)
+  else:
+    k, n_folds = fold
+    split = grouped_kfold(labels, dataset.patient_ids, folds=n_folds, val_fraction=split_config.val_fraction,
+                          seed=split_config.seed)[k]
   if split_config.imbalance_u > 0:
     thinned = keep_minority_fraction(split.train, labels, dataset.anomalous_index, split_config.imbalance_u,
                                      seed=split_config.seed)

@@ -39,6 +39,10 @@ class NonFiniteLossError(RuntimeError):
     self.stage, self.step = stage, step
 
 
+class IncompleteRunError(RuntimeError):
+  """Evaluation found a stage without a finished checkpoint; it never trains, so it stops."""
+
+
 @dataclasses.dataclass(frozen=True)
 class StageSchedule:
   """How long a stage runs and how often it logs and checkpoints."""
@@ -71,8 +75,17 @@ class StageReport:
 class Stage:
   """One stage's checkpoints, log and metadata around a jitted step function."""
 
-  def __init__(self, name: str, checkpoints: StageCheckpoints, log: MetricsLog, meta: dict, chief: bool = True):
+  def __init__(self, name: str, checkpoints: StageCheckpoints, log: MetricsLog, meta: dict, chief: bool = True,
+               restore_only: bool = False):
     self.name, self.checkpoints, self.log, self.meta, self.chief = name, checkpoints, log, meta, chief
+    self.restore_only = restore_only
+
+  def require_trainable(self, start: int, steps: int) -> None:
+    """Raises IncompleteRunError when steps remain but this stage may only be restored."""
+    if self.restore_only and start < steps:
+      raise IncompleteRunError(f"stage {self.name!r} has no checkpoint at its last step {steps} (latest: "
+                               f"{start or 'none'}) in {self.checkpoints.directory.parent}; finish training first "
+                               "(launch/train.py with the same --workdir resumes it)")
 
   def _tree(self, state, key, extras) -> dict:
     return {"train": serialization.to_state_dict(state), "key": jax.random.key_data(key), "extras": extras}
@@ -97,6 +110,7 @@ class Stage:
 
     `on_log(step, state)` may return extra metrics (e.g. a validation loss) to log with the step's.
     """
+    self.require_trainable(start, schedule.steps)
     self.log.forget_after(self.name, start)
     bar = tqdm(total=schedule.steps, initial=start, desc=self.name, unit="step", dynamic_ncols=True,
                disable=not (self.chief and sys.stderr.isatty()))

@@ -49,8 +49,12 @@ def batch_sharded(mesh: Mesh) -> NamedSharding:
 
 
 def replicate(tree, mesh: Mesh):
-  """Places a pytree of arrays on every device of the mesh."""
-  return jax.device_put(tree, replicated(mesh))
+  """Copies a pytree of arrays to every device of the mesh.
+
+  Always a copy: a train state built from another model's variables (the GAN's and the classifier's
+  from the autoencoder's) is donated to its jitted step, which must not delete the source's buffers.
+  """
+  return jax.device_put(tree, replicated(mesh), may_alias=False)
 
 
 def check_batch_divisible(batch_size: int, mesh: Mesh, field: str) -> None:

@@ -1,7 +1,10 @@
 """The training pipeline of METHOD.md §3: autoencoder -> class Gaussians -> BAGAN -> augmentation.
 
 `train(config, workdir)` runs every stage that has not finished yet, so calling it again with the
-same workdir resumes from the latest checkpoint. Layout of the workdir:
+same workdir resumes from the latest checkpoint; `prepare_run` and `train_stages` are its parts,
+which detection reuses (a run prepared with `restore_only` restores finished stages and refuses
+to train). The autoencoder and BAGAN stages take a `TrainingSet`, so the normal-only models of
+the reconstruction and f-AnoGAN detectors train with the same code. Layout of the workdir:
 
   config.json            the config of the latest run (run-defining fields may not change)
   split.json, data.json  slice indices per split; split sizes, class counts, Min-Max statistics
@@ -28,19 +31,39 @@ from absl import logging
 
 from gancbam_jax import models, plotting
 from gancbam_jax.train import parallel
-from gancbam_jax.train.augment import balancing_counts, diversity_report, generate_class_images
+from gancbam_jax.train.augment import SyntheticImages, balancing_counts, diversity_report, generate_class_images
 from gancbam_jax.train.bagan import GanState, bagan_step
 from gancbam_jax.train.batches import map_in_batches
 from gancbam_jax.train.checkpoints import StageCheckpoints
 from gancbam_jax.train.data import TrainingData, prepare_training_data
 from gancbam_jax.train.gaussians import ClassGaussians, fit_class_gaussians
-from gancbam_jax.train.loop import Stage, StageReport, StageSchedule
+from gancbam_jax.train.loop import IncompleteRunError, Stage, StageReport, StageSchedule
 from gancbam_jax.train.metrics_log import MetricsLog
 from gancbam_jax.train.pretrain import autoencoder_step, per_image_reconstruction_error
 from gancbam_jax.train.settings import DTYPES, RUN_DEFINING_SECTIONS, ConfigError, changed_fields, validate_config
 from gancbam_jax.train.state import TrainState, adam, create_train_state
 
 SAMPLES_PER_CLASS = 8
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingSet:
+  """The slices a stage trains on, resident on every device, and validation slices of the same classes."""
+
+  images: jax.Array  # (N, S, S, 1), normalised
+  labels: jax.Array  # (N,) indices into class_names
+  class_names: tuple[str, ...]
+  val_images: np.ndarray
+
+  @property
+  def n_classes(self) -> int:
+    return len(self.class_names)
+
+  @classmethod
+  def on_devices(cls, mesh: jax.sharding.Mesh, images: np.ndarray, labels: np.ndarray, class_names: tuple[str, ...],
+                 val_images: np.ndarray) -> "TrainingSet":
+    """A training set copied to every device of `mesh`."""
+    return cls(parallel.replicate(images, mesh), parallel.replicate(labels, mesh), class_names, val_images)
 
 
 @dataclasses.dataclass
@@ -54,12 +77,19 @@ class Run:
   log: MetricsLog
   chief: bool
   autoencoder: models.Autoencoder
-  train_images: jax.Array  # resident on every device
-  train_labels: jax.Array
+  train_set: TrainingSet  # every class of the training split
+  restore_only: bool = False  # evaluation: restore finished stages, never train
 
   @property
   def n_classes(self) -> int:
     return len(self.data.class_names)
+
+  def normal_set(self) -> TrainingSet:
+    """The normal training and validation slices only, labelled 0: for the detectors that learn normality."""
+    normal = [c for c in range(self.n_classes) if c != self.data.dataset.anomalous_index]
+    train_images = self.data.train_images[np.isin(self.data.train_labels, normal)]
+    return TrainingSet.on_devices(self.mesh, train_images, np.zeros(len(train_images), np.int32), ("normal",),
+                             self.data.val_images[np.isin(self.data.val_labels, normal)])
 
   def key(self, purpose: str) -> jax.Array:
     """A key per purpose, derived from the config's seed (stable across resumes)."""
@@ -69,7 +99,7 @@ class Run:
     checkpoints = StageCheckpoints(self.workdir / "checkpoints" / name, self.config.train.max_to_keep)
     meta = {"config": self.config.to_dict(), "normalization": self.data.normalization.to_dict(),
             "class_names": list(self.data.class_names)}
-    return Stage(name, checkpoints, self.log, meta, self.chief)
+    return Stage(name, checkpoints, self.log, meta, self.chief, self.restore_only)
 
   def jit_step(self, step_fn, **static):
     """A jitted step (state, key, *data) with the state donated and kept replicated."""
@@ -87,7 +117,7 @@ class Run:
                                value_range=(0.0, 1.0))
 
 
-def _check_resumable(workdir: pathlib.Path, config: ml_collections.ConfigDict) -> None:
+def check_resumable(workdir: pathlib.Path, config: ml_collections.ConfigDict) -> None:
   """Refuses a workdir started with other data, model or seed; logs changed training fields."""
   path = workdir / "config.json"
   if not path.exists():
@@ -107,11 +137,11 @@ def _write_json(run: Run, name: str, value) -> None:
     (run.workdir / name).write_text(json.dumps(value, indent=2) + "\n")
 
 
-def pretrain_autoencoder(run: Run) -> tuple[TrainState, StageReport]:
-  """Stage 1: MSE autoencoder on all training images; logs the validation reconstruction error."""
+def pretrain_autoencoder(run: Run, train_set: TrainingSet, name: str = "autoencoder") -> tuple[TrainState, StageReport]:
+  """Stage 1: MSE autoencoder on a training set; logs the validation reconstruction error."""
   cfg = run.config.train
-  stage, key = run.stage("autoencoder"), run.key("autoencoder")
-  variables = models.init_variables(run.autoencoder, run.key("autoencoder-init"))
+  stage, key = run.stage(name), run.key(name)
+  variables = models.init_variables(run.autoencoder, run.key(f"{name}-init"))
   state = parallel.replicate(create_train_state(run.autoencoder, variables, adam(cfg.ae_learning_rate, cfg.ae_beta1)),
                              run.mesh)
   start = 0
@@ -122,90 +152,95 @@ def pretrain_autoencoder(run: Run) -> tuple[TrainState, StageReport]:
   errors = jax.jit(per_image_reconstruction_error)
 
   def validation_loss(_, current):
-    return {"val_loss": float(map_in_batches(functools.partial(errors, current), run.data.val_images,
+    return {"val_loss": float(map_in_batches(functools.partial(errors, current), train_set.val_images,
                                              cfg.batch_size).mean())}
 
-  state, report = stage.run(state, key, lambda s, k: step(s, k, run.train_images, run.train_labels),
+  state, report = stage.run(state, key, lambda s, k: step(s, k, train_set.images, train_set.labels),
                             StageSchedule(cfg.ae_steps, cfg.log_every, cfg.checkpoint_every), start,
                             on_log=validation_loss)
   stage.checkpoints.close()
-  shown = run.data.val_images[:SAMPLES_PER_CLASS]
+  shown = train_set.val_images[:SAMPLES_PER_CLASS]
   reconstructions = np.asarray(state.apply_fn(state.variables, jnp.asarray(shown), train=False))
-  run.plot("autoencoder_reconstructions.png", {"validation slice": shown, "reconstruction": reconstructions},
-           f"autoencoder after {cfg.ae_steps} steps")
+  run.plot(f"{name}_reconstructions.png", {"validation slice": shown, "reconstruction": reconstructions},
+           f"{name.replace('_', ' ')} after {cfg.ae_steps} steps")
   return state, report
 
 
-def fit_latent_gaussians(run: Run, autoencoder_state: TrainState) -> ClassGaussians:
+def fit_latent_gaussians(run: Run, autoencoder_state: TrainState, train_set: TrainingSet) -> ClassGaussians:
   """Stage 2: N(mu_c, Sigma_c) of the encoder's latents (inference mode) for each training class."""
   encode = jax.jit(lambda x: autoencoder_state.apply_fn(autoencoder_state.variables, x, train=False, method="encode"))
-  latents = map_in_batches(encode, run.data.train_images, run.config.train.batch_size)
-  return fit_class_gaussians(latents, run.data.train_labels, run.n_classes, run.config.train.gaussian_ridge,
-                             run.data.class_names)
+  latents = map_in_batches(encode, np.asarray(train_set.images), run.config.train.batch_size)
+  return fit_class_gaussians(latents, np.asarray(train_set.labels), train_set.n_classes,
+                             run.config.train.gaussian_ridge, train_set.class_names)
 
 
-def _initial_gan_state(run: Run, autoencoder_state: TrainState) -> GanState:
+def _initial_gan_state(run: Run, autoencoder_state: TrainState, n_classes: int, name: str) -> GanState:
   """Stage 3: G <- decoder, D trunk <- encoder trunk, D head fresh; Adam for both."""
   cfg = run.config
   generator = models.build_generator(run.autoencoder)
-  discriminator = models.build_discriminator(run.autoencoder, run.n_classes, cfg.model.discriminator_dropout)
+  discriminator = models.build_discriminator(run.autoencoder, n_classes, cfg.model.discriminator_dropout)
   g_vars = models.generator_from_autoencoder(autoencoder_state.variables,
-                                             models.init_variables(generator, run.key("generator-init")))
+                                             models.init_variables(generator, run.key(f"{name}-generator-init")))
   d_vars = models.trunk_from_autoencoder(autoencoder_state.variables,
-                                         models.init_variables(discriminator, run.key("discriminator-init")))
+                                         models.init_variables(discriminator, run.key(f"{name}-discriminator-init")))
   tx = adam(cfg.train.gan_learning_rate, cfg.train.gan_beta1)
   return parallel.replicate(GanState(create_train_state(generator, g_vars, tx),
                                      create_train_state(discriminator, d_vars, tx)), run.mesh)
 
 
-def _sample_grid(run: Run, generator: TrainState, gaussians: ClassGaussians, step: int) -> None:
+def _sample_grid(run: Run, generator: TrainState, gaussians: ClassGaussians, class_names: tuple[str, ...], name: str,
+                 step: int) -> None:
   """Generated images per class from fixed latents, so grids of successive steps are comparable."""
-  counts = np.full(run.n_classes, SAMPLES_PER_CLASS)
+  counts = np.full(len(class_names), SAMPLES_PER_CLASS)
   synthetic = generate_class_images(generator, gaussians, run.key("sample-grid"), counts, run.config.train.batch_size,
                                     run.config.data.image_size)
-  run.plot(f"bagan_samples_step{step:06d}.png",
-           {name: synthetic.images[synthetic.labels == c] for c, name in enumerate(run.data.class_names)},
-           f"BAGAN generator, step {step}")
+  run.plot(f"{name}_samples_step{step:06d}.png",
+           {c_name: synthetic.images[synthetic.labels == c] for c, c_name in enumerate(class_names)},
+           f"{name.replace('_', ' ')} generator, step {step}")
 
 
-def train_bagan(run: Run, autoencoder_state: TrainState) -> tuple[GanState, ClassGaussians, StageReport]:
+def train_bagan(run: Run, autoencoder_state: TrainState, train_set: TrainingSet,
+                name: str = "bagan") -> tuple[GanState, ClassGaussians, StageReport]:
   """Stages 2-4: class Gaussians (fitted once, frozen in the checkpoint), then adversarial steps."""
   cfg = run.config.train
-  stage, key = run.stage("bagan"), run.key("bagan")
-  state = _initial_gan_state(run, autoencoder_state)
-  d = run.config.model.latent_dim
-  like = {"mean": np.zeros((run.n_classes, d), np.float32), "covariance": np.zeros((run.n_classes, d, d), np.float32),
-          "scale": np.zeros((run.n_classes, d, d), np.float32)}
+  stage, key = run.stage(name), run.key(name)
+  state = _initial_gan_state(run, autoencoder_state, train_set.n_classes, name)
+  n, d = train_set.n_classes, run.config.model.latent_dim
+  like = {"mean": np.zeros((n, d), np.float32), "covariance": np.zeros((n, d, d), np.float32),
+          "scale": np.zeros((n, d, d), np.float32)}
   resumed = stage.restore_latest(state, key, like)
   if resumed:
     start, state, key, saved_gaussians = resumed
     gaussians = ClassGaussians.from_dict(saved_gaussians)
   else:
-    start, gaussians = 0, fit_latent_gaussians(run, autoencoder_state)
+    stage.require_trainable(0, cfg.gan_steps)
+    start, gaussians = 0, fit_latent_gaussians(run, autoencoder_state, train_set)
     stage.save(0, state, key, gaussians.to_dict())
-    _sample_grid(run, state.generator, gaussians, 0)  # G is still the decoder: the starting point
-  step = run.jit_step(bagan_step, batch_size=cfg.batch_size, n_classes=run.n_classes)
+    _sample_grid(run, state.generator, gaussians, train_set.class_names, name, 0)  # G is still the decoder: the starting point
+  step = run.jit_step(bagan_step, batch_size=cfg.batch_size, n_classes=n)
   mean, scale = parallel.replicate((jnp.asarray(gaussians.mean), jnp.asarray(gaussians.scale)), run.mesh)
 
   def sample_at_intervals(step_number, current):
     if (cfg.sample_every and step_number % cfg.sample_every == 0) or step_number == cfg.gan_steps:
-      _sample_grid(run, current.generator, gaussians, step_number)
+      _sample_grid(run, current.generator, gaussians, train_set.class_names, name, step_number)
     return {}
 
-  state, report = stage.run(state, key, lambda s, k: step(s, k, run.train_images, run.train_labels, mean, scale),
+  state, report = stage.run(state, key, lambda s, k: step(s, k, train_set.images, train_set.labels, mean, scale),
                             StageSchedule(cfg.gan_steps, cfg.log_every, cfg.checkpoint_every), start,
                             extras=gaussians.to_dict(), on_log=sample_at_intervals)
   stage.checkpoints.close()
   return state, gaussians, report
 
 
-def augment_training_set(run: Run, generator: TrainState, gaussians: ClassGaussians) -> dict:
+def augment_training_set(run: Run, generator: TrainState, gaussians: ClassGaussians) -> tuple[SyntheticImages, dict]:
   """Stage 5: synthetic images until the training classes balance; npz, grid and diversity summary."""
   out = run.workdir / "augmentation"
   path = out / "synthetic.npz"
   generator_step = int(jax.device_get(generator.step))
   if path.exists() and int(np.load(path)["generator_step"]) == generator_step:
-    return json.loads((out / "summary.json").read_text())
+    return SyntheticImages.load(path), json.loads((out / "summary.json").read_text())
+  if run.restore_only:
+    raise IncompleteRunError(f"{path} is missing or older than the generator; finish training first")
   counts = balancing_counts(run.data.train_labels, run.n_classes)
   synthetic = generate_class_images(generator, gaussians, run.key("augment"), counts, run.config.train.batch_size,
                                     run.config.data.image_size)
@@ -223,48 +258,83 @@ def augment_training_set(run: Run, generator: TrainState, gaussians: ClassGaussi
     grid[f"{name} (real)"] = run.data.train_images[run.data.train_labels == c]
     grid[f"{name} (synthetic)"] = synthetic.images[synthetic.labels == c]
   run.plot("augmentation.png", grid, "training classes after augmentation (synthetic: training only)")
-  return summary
+  return synthetic, summary
 
 
-def _prepare_run(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> Run:
+def _check_same_split(workdir: pathlib.Path, split: dict) -> None:
+  """Refuses to evaluate when the data now splits differently from the run's saved split.json."""
+  saved = json.loads((workdir / "split.json").read_text())
+  if {k: saved.get(k) for k in split} != split:
+    raise ConfigError(f"the data no longer gives the split saved in {workdir / 'split.json'} (files added, removed "
+                      "or relabelled since training); evaluate on the data the run was trained on")
+
+
+def prepare_run(config: ml_collections.ConfigDict, workdir: str | pathlib.Path, fold: tuple[int, int] | None = None,
+                restore_only: bool = False) -> Run:
+  """Checks the config and workdir, loads and splits the data (fold k of K when given), builds the run.
+
+  With `restore_only` (evaluation) the workdir must hold a run with this config and split; nothing
+  in it is rewritten.
+  """
   validate_config(config)
   parallel.initialize_distributed(config.distributed)
-  chief = parallel.is_chief()
+  chief = parallel.is_chief() and not restore_only
   workdir = pathlib.Path(workdir).expanduser().resolve()
-  _check_resumable(workdir, config)
+  if restore_only and not (workdir / "split.json").exists():
+    raise IncompleteRunError(f"{workdir} holds no training run (no split.json); train first with launch/train.py")
+  check_resumable(workdir, config)
   mesh = parallel.data_mesh(config.train.num_devices)
   parallel.check_batch_divisible(config.train.batch_size, mesh, "train.batch_size")
-  data = prepare_training_data(config.data, progress=chief)
+  data = prepare_training_data(config.data, progress=chief, fold=fold)
   if config.train.batch_size > len(data.train_labels):
     raise ConfigError(f"config field train.batch_size: {config.train.batch_size} exceeds the "
                       f"{len(data.train_labels)} training slices; use at most that many")
-  if chief:
-    (workdir / "plots").mkdir(parents=True, exist_ok=True)
+  split = {**data.split.to_dict(), **({"fold": fold[0], "folds": fold[1]} if fold else {})}
+  if restore_only:
+    _check_same_split(workdir, split)
   run = Run(config=config, workdir=workdir, mesh=mesh, data=data, log=MetricsLog(workdir, enabled=chief), chief=chief,
             autoencoder=models.build_autoencoder(config.model.variant, config.data.image_size, config.model.latent_dim,
                                                  DTYPES[config.model.dtype], config.model.upsample),
-            train_images=parallel.replicate(data.train_images, mesh),
-            train_labels=parallel.replicate(data.train_labels, mesh))
-  _write_json(run, "config.json", json.loads(config.to_json()))
-  _write_json(run, "split.json", data.split.to_dict())
-  _write_json(run, "data.json", data.summary())
+            train_set=TrainingSet.on_devices(mesh, data.train_images, data.train_labels, data.class_names,
+                                             data.val_images),
+            restore_only=restore_only)
+  if chief:
+    (workdir / "plots").mkdir(parents=True, exist_ok=True)
+    _write_json(run, "config.json", json.loads(config.to_json()))
+    _write_json(run, "split.json", split)
+    _write_json(run, "data.json", data.summary())
   return run
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainedStages:
+  """What the training stages hand to detection."""
+
+  autoencoder: TrainState
+  gan: GanState
+  synthetic: SyntheticImages
+  summary: dict  # also train_summary.json
+
+
+def train_stages(run: Run) -> TrainedStages:
+  """Runs (or restores) the autoencoder, BAGAN and augmentation stages of a prepared run."""
+  autoencoder_state, ae_report = pretrain_autoencoder(run, run.train_set)
+  run.announce(ae_report.line())
+  gan_state, gaussians, gan_report = train_bagan(run, autoencoder_state, run.train_set)
+  run.announce(gan_report.line())
+  synthetic, augmentation = augment_training_set(run, gan_state.generator, gaussians)
+  run.announce(f"stage augmentation: {augmentation['synthetic']} synthetic training images "
+               f"(real: {augmentation['real']})")
+  summary = {"devices": [str(d) for d in run.mesh.devices.flat], "data": run.data.summary(),
+             "stages": [dataclasses.asdict(ae_report), dataclasses.asdict(gan_report)], "augmentation": augmentation}
+  _write_json(run, "train_summary.json", summary)
+  return TrainedStages(autoencoder_state, gan_state, synthetic, summary)
 
 
 def train(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> dict:
   """Runs (or resumes) every training stage in `workdir`; returns the summary also written there."""
-  run = _prepare_run(config, workdir)
+  run = prepare_run(config, workdir)
   try:
-    autoencoder_state, ae_report = pretrain_autoencoder(run)
-    run.announce(ae_report.line())
-    gan_state, gaussians, gan_report = train_bagan(run, autoencoder_state)
-    run.announce(gan_report.line())
-    augmentation = augment_training_set(run, gan_state.generator, gaussians)
-    run.announce(f"stage augmentation: {augmentation['synthetic']} synthetic training images "
-                 f"(real: {augmentation['real']})")
+    return train_stages(run).summary
   finally:
     run.log.close()
-  summary = {"devices": [str(d) for d in run.mesh.devices.flat], "data": run.data.summary(),
-             "stages": [dataclasses.asdict(ae_report), dataclasses.asdict(gan_report)], "augmentation": augmentation}
-  _write_json(run, "train_summary.json", summary)
-  return summary
