@@ -1,6 +1,6 @@
 """Default configuration: the built-in synthetic CT dataset (generated into the cache on first use).
 
-Sized so that the whole pipeline finishes within 10 minutes on a 2-core CPU. Train:
+Sized so that the whole pipeline finishes within 10 minutes on a 2-core CPU. Train and evaluate:
   python launch/train.py --config configs/default.py --workdir runs/default
 Inspect its data:
   python launch/inspect_data.py --config configs/default.py --json demo/load_report.json
@@ -28,6 +28,9 @@ def get_data_config() -> ml_collections.ConfigDict:
   data.cache_dir = ""  # default $GANCBAM_CACHE or ~/.cache/gancbam_jax
   data.num_workers = 0  # decoding processes; 0 = one per core
   data.strict = False  # True: stop at the first unusable file instead of skipping it
+  # What "anomalous" means, for reports (the phantom states its own); a proxy label is said to be one.
+  data.label_meaning = ""
+  data.label_is_proxy = False
 
   data.phantom = ml_collections.ConfigDict()
   data.phantom.n = 240
@@ -78,6 +81,31 @@ def get_train_config() -> ml_collections.ConfigDict:
   return train
 
 
+def get_detect_config() -> ml_collections.ConfigDict:
+  """Which anomaly detector is trained on top of BAGAN and how (METHOD.md §4)."""
+  detect = ml_collections.ConfigDict()
+  # classifier (primary: trained on real + synthetic) | discriminator (BAGAN's D posterior) |
+  # reconstruction (autoencoder of normal slices) | fanogan (izi_f encoder against G, D of normal slices)
+  detect.method = "classifier"
+  detect.classifier_epochs = 20  # epochs of ceil(N / batch) steps over the augmented training set
+  detect.classifier_learning_rate = 1e-4
+  # reconstruction and fanogan train their normal-only autoencoder and GAN with train.ae_* and train.gan_*.
+  detect.encoder_steps = 200  # fanogan: steps of the izi_f encoder
+  detect.fanogan_feature_weight = 1.0  # k in ||x - G(E(x))||^2 + k ||f_D(x) - f_D(G(E(x)))||^2
+  return detect
+
+
+def get_eval_config() -> ml_collections.ConfigDict:
+  """How detection is evaluated (METHOD.md §5): thresholds on validation only, test touched once."""
+  evaluation = ml_collections.ConfigDict()
+  evaluation.folds = 1  # 1: the single split of data.split; K >= 2: patient-grouped K-fold cross-validation
+  evaluation.threshold = "max_f1"  # max_f1 | fixed_fpr (chosen on validation)
+  evaluation.target_fpr = 0.05  # fixed_fpr: the false-positive rate allowed on validation
+  evaluation.bootstrap = 1000  # patient-grouped bootstrap resamples for 95% intervals (single split); 0 = none
+  evaluation.timing_repeats = 30  # timed calls per batch size after compilation
+  return evaluation
+
+
 def get_config() -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict()
   config.seed = 0
@@ -86,4 +114,6 @@ def get_config() -> ml_collections.ConfigDict:
   config.data = get_data_config()
   config.model = get_model_config()
   config.train = get_train_config()
+  config.detect = get_detect_config()
+  config.eval = get_eval_config()
   return config

@@ -17,4 +17,7 @@ def get_config():
   config.data.layout = "kaggle"
   config.data.label_column = "Contrast"
   config.data.anomalous_value = "True"
+  config.data.label_meaning = ("anomalous = contrast-enhanced slice (Kaggle 'Contrast' column is True): a proxy "
+                               "for an abnormal acquisition, not a disease label")
+  config.data.label_is_proxy = True
   return config

@@ -1,4 +1,4 @@
-"""Smoke configuration: the whole training pipeline in seconds on a CPU, for tests.
+"""Smoke configuration: the whole pipeline, training to report, in seconds on a CPU, for tests.
 
   python launch/train.py --config configs/smoke.py --workdir /tmp/gancbam-smoke
 """
@@ -19,4 +19,8 @@ def get_config():
   config.train.log_every = 2
   config.train.checkpoint_every = 2
   config.train.sample_every = 2
+  config.detect.classifier_epochs = 2
+  config.detect.encoder_steps = 4
+  config.eval.bootstrap = 100
+  config.eval.timing_repeats = 3
   return config

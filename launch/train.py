@@ -1,9 +1,10 @@
-"""Train GAN-CBAM: autoencoder pretraining, class Gaussians, BAGAN adversarial training, augmentation.
+"""Train GAN-CBAM and evaluate its detector: autoencoder, BAGAN, augmentation, detector, results and report.
 
   python launch/train.py --config configs/default.py --workdir runs/default [--config.train.gan_steps=500]
+  python launch/train.py --config configs/default.py --workdir runs/cv5 --config.eval.folds=5
 
-Rerunning with the same --workdir resumes from the latest checkpoint. Each config's docstring
-gives its command.
+Rerunning with the same --workdir resumes from the latest checkpoints. Each config's docstring
+gives its command. The workdir then holds results.json and report.md (see README, Detection).
 """
 
 import pathlib
@@ -13,7 +14,8 @@ from absl import app, flags, logging
 from ml_collections import config_flags
 
 from gancbam_jax.data import DatasetLayoutError, SplitError
-from gancbam_jax.train import ConfigError, NonFiniteLossError, train
+from gancbam_jax.detect import headline, run_experiment
+from gancbam_jax.train import ConfigError, NonFiniteLossError
 
 _DEFAULT_CONFIG = pathlib.Path(__file__).resolve().parents[1] / "configs" / "default.py"
 _CONFIG = config_flags.DEFINE_config_file("config", str(_DEFAULT_CONFIG), "Training config file (configs/*.py).")
@@ -28,11 +30,12 @@ def main(argv):
     # Orbax logs every save step at INFO; stage summaries and the progress bar say what matters.
     logging.set_verbosity(logging.WARNING)
   try:
-    summary = train(_CONFIG.value, _WORKDIR.value)
+    results = run_experiment(_CONFIG.value, _WORKDIR.value)
   except (ConfigError, DatasetLayoutError, SplitError, NonFiniteLossError) as e:
     sys.exit(f"error: {e}")
-  del summary  # Its stages were announced as they finished; it is also in the workdir.
-  print(f"run directory: {pathlib.Path(_WORKDIR.value).expanduser().resolve()}")
+  workdir = pathlib.Path(_WORKDIR.value).expanduser().resolve()
+  print(headline(results))
+  print(f"run directory: {workdir} (report: {workdir / 'report.md'})")
 
 
 if __name__ == "__main__":

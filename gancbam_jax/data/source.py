@@ -38,6 +38,20 @@ def dataset_root(data: ml_collections.ConfigDict) -> pathlib.Path:
   return root
 
 
+def label_meaning(data: ml_collections.ConfigDict) -> tuple[str, str, bool]:
+  """(dataset description, what "anomalous" means, whether that is a proxy label) for reports."""
+  if data.source == "phantom":
+    spec = data.phantom
+    return (f"built-in synthetic CT (phantom: n={spec.n}, preset {spec.preset}, seed {spec.seed})",
+            "anomalous = the phantom generator inserted a lesion into the slice (ground truth, known by construction)",
+            False)
+  described = data.label_meaning or (
+      f"anomalous = the folder {data.anomalous_class!r}" if data.layout == "folders" else
+      f"anomalous = rows whose {data.label_column!r} column equals {data.anomalous_value!r}; what that means "
+      "clinically was not stated (set data.label_meaning)")
+  return f"{data.root} ({data.layout} layout)", described, bool(data.label_is_proxy)
+
+
 def load_from_config(data: ml_collections.ConfigDict, *, require_every_class: bool = True,
                      progress: bool = True) -> CtDataset:
   """Lists, decodes and labels the dataset described by a config's `data` section."""

@@ -5,6 +5,7 @@ import pathlib
 
 import pytest
 
+from gancbam_jax.detect import validate_detection_config
 from gancbam_jax.train import ConfigError, validate_config
 
 CONFIGS = sorted(p.stem for p in (pathlib.Path(__file__).resolve().parents[2] / "configs").glob("*.py")
@@ -15,6 +16,7 @@ CONFIGS = sorted(p.stem for p in (pathlib.Path(__file__).resolve().parents[2] / 
 def test_config_is_valid_and_documents_its_command(name):
   module = importlib.import_module(f"configs.{name}")
   validate_config(module.get_config())
+  validate_detection_config(module.get_config())
   assert f"python launch/train.py --config configs/{name}.py" in module.__doc__
 
 

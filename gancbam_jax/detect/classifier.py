@@ -1,0 +1,102 @@
+"""The primary detector (METHOD.md §4b): the CBAM classifier trained on real plus BAGAN-synthetic slices.
+
+Its trunk starts from the pretrained encoder (BAGAN's transfer), its head is fresh, and it learns
+normal vs anomalous from the training split with the minority class topped up by the generator
+until the classes balance. Training is counted in epochs of ceil(N / batch) steps over that set, so
+the per-epoch training and validation accuracy and loss of the paper's Figs. 3-4 exist; the epoch
+with the lowest validation loss is kept (checkpoint selection on validation only).
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax.sharding import NamedSharding
+
+from gancbam_jax import models
+from gancbam_jax.train import parallel
+from gancbam_jax.train.augment import SyntheticImages
+from gancbam_jax.train.batches import draw_batch, map_in_batches
+from gancbam_jax.train.checkpoints import StageCheckpoints
+from gancbam_jax.train.loop import StageSchedule
+from gancbam_jax.train.pipeline import Run, TrainingSet
+from gancbam_jax.train.state import TrainState, adam, all_finite, create_train_state
+
+STAGE = "classifier"
+SELECTION_CRITERION = "lowest validation loss"
+
+
+def classifier_step(state: TrainState, key: jax.Array, images: jax.Array, labels: jax.Array, *, batch_size: int,
+                    batch_sharding: NamedSharding | None = None) -> tuple[TrainState, dict]:
+  """One Adam step of softmax cross-entropy on a batch drawn from the resident (augmented) training set."""
+  x, y = draw_batch(key, images, labels, batch_size, batch_sharding)
+
+  def loss_fn(params):
+    logits, updates = state.apply_fn({"params": params, "batch_stats": state.batch_stats}, x, train=True,
+                                     mutable=["batch_stats"])
+    return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean(), (updates, logits)
+
+  (loss, (updates, logits)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+  state = state.apply_gradients(grads=grads, batch_stats=updates["batch_stats"])
+  return state, {"loss": loss, "accuracy": jnp.mean(jnp.argmax(logits, -1) == y),
+                 "finite": jnp.isfinite(loss) & all_finite(state.params)}
+
+
+def validation_metrics(state: TrainState, images: np.ndarray, labels: np.ndarray, batch_size: int) -> dict:
+  """Cross-entropy and accuracy on validation slices, inference mode."""
+  logits = map_in_batches(jax.jit(lambda x: state.apply_fn(state.variables, x, train=False)), images, batch_size)
+  log_p = jax.nn.log_softmax(jnp.asarray(logits))
+  loss = -np.asarray(log_p)[np.arange(len(labels)), labels].mean()
+  return {"val_loss": float(loss), "val_accuracy": float(np.mean(np.argmax(logits, -1) == labels))}
+
+
+def augmented_training_set(run: Run, synthetic: SyntheticImages) -> TrainingSet:
+  """Real training slices plus the synthetic ones (training only), on every device."""
+  data = run.data
+  return TrainingSet.on_devices(run.mesh, np.concatenate([data.train_images, synthetic.images]),
+                                np.concatenate([data.train_labels, synthetic.labels]).astype(np.int32),
+                                data.class_names, data.val_images)
+
+
+def train_classifier(run: Run, autoencoder_state: TrainState, synthetic: SyntheticImages) -> tuple[TrainState, dict]:
+  """Trains (or restores) the classifier; returns the state of the selected epoch and how it was selected."""
+  cfg, train_cfg = run.config.detect, run.config.train
+  train_set = augmented_training_set(run, synthetic)
+  classifier = models.build_classifier(run.autoencoder)
+  variables = models.trunk_from_autoencoder(autoencoder_state.variables,
+                                            models.init_variables(classifier, run.key("classifier-init")))
+  state = parallel.replicate(create_train_state(classifier, variables, adam(cfg.classifier_learning_rate, 0.9)),
+                             run.mesh)
+  stage, key = run.stage(STAGE), run.key(STAGE)
+  selected = StageCheckpoints(run.workdir / "checkpoints" / f"{STAGE}_selected", max_to_keep=1)
+  epoch_steps = math.ceil(int(train_set.labels.shape[0]) / train_cfg.batch_size)
+  start, best = 0, {"val_loss": math.inf}
+  resumed = stage.restore_latest(state, key)
+  if resumed:
+    start, state, key, _ = resumed
+    if selected.latest_step() is not None:
+      best = selected.read_meta(selected.latest_step())
+  step = run.jit_step(classifier_step, batch_size=train_cfg.batch_size)
+
+  def evaluate_epoch(step_number, current):
+    metrics = {"epoch": step_number // epoch_steps,
+               **validation_metrics(current, run.data.val_images, run.data.val_labels, train_cfg.batch_size)}
+    if metrics["val_loss"] < best["val_loss"]:
+      best.update(metrics, step=step_number, criterion=SELECTION_CRITERION)
+      selected.save(step_number, {"params": current.params, "batch_stats": current.batch_stats}, dict(best))
+    return metrics
+
+  state, report = stage.run(state, key, lambda s, k: step(s, k, train_set.images, train_set.labels),
+                            StageSchedule(cfg.classifier_epochs * epoch_steps, epoch_steps, epoch_steps), start,
+                            on_log=evaluate_epoch)
+  stage.checkpoints.close()
+  run.announce(report.line())
+  selection = selected.read_meta(selected.latest_step())
+  tree, _ = selected.restore(selection["step"], {"params": state.params, "batch_stats": state.batch_stats})
+  selected.close()
+  state = state.replace(params=tree["params"], batch_stats=tree["batch_stats"])
+  return state, {"stage": STAGE, **selection}

@@ -1,0 +1,148 @@
+"""The four anomaly detectors of METHOD.md §4 behind one interface: images -> (scores, heatmaps).
+
+A `Detector` holds a pure function `outputs(variables, images)` and its variables. Scores are
+higher for more anomalous slices; heatmaps (N, h, w) say where the evidence lies: the finest CBAM
+spatial attention map (or attention-gate map) for the classifier and the discriminator, the
+squared residual for the reconstruction-based detectors. One function from a normalised image
+batch to both is what evaluation times and what export serialises.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Any, Callable
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from gancbam_jax import models
+from gancbam_jax.detect.classifier import train_classifier
+from gancbam_jax.detect.normality import izif_residuals, train_izif_encoder, train_normal_autoencoder
+from gancbam_jax.train.batches import map_in_batches
+from gancbam_jax.train.pipeline import Run, TrainedStages
+
+DESCRIPTIONS = {
+    "classifier": "CBAM classifier (trunk from the pretrained encoder) trained on real plus BAGAN-synthetic slices, "
+                  "classes balanced; score = softmax probability of the anomalous class",
+    "discriminator": "BAGAN discriminator posterior; score = p(anomalous) / (1 - p(fake))",
+    "reconstruction": "reconstruction error (mean squared) of a CBAM autoencoder trained on normal slices only",
+    "fanogan": "f-AnoGAN izi_f score: residual of x against G(E'(x)) plus k times the residual of D's features, "
+               "with G, D trained on normal slices only",
+}
+ATTENTION_HEATMAP = "spatial attention of the encoder trunk (finest map)"
+SALIENCY_HEATMAP = "gradient saliency |d score / d pixel| (the baseline variant has no attention)"
+RESIDUAL_HEATMAP = "squared reconstruction residual"
+
+
+@dataclasses.dataclass(frozen=True)
+class Detector:
+  """One trained detector: `outputs(variables, images)` -> (scores (N,), heatmaps (N, h, w))."""
+
+  method: str
+  outputs: Callable[[Any, jax.Array], tuple[jax.Array, jax.Array]]  # jitted, pure
+  variables: Any
+  heatmap: str  # what the heatmaps show
+  selection: dict  # which checkpoint and why (validation only)
+  synthetic_training_images: dict  # class -> synthetic slices the detector was trained with
+
+  @property
+  def description(self) -> str:
+    return DESCRIPTIONS[self.method]
+
+  def __call__(self, images: jax.Array) -> tuple[jax.Array, jax.Array]:
+    return self.outputs(self.variables, images)
+
+  def score(self, images: np.ndarray, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Scores (N,) and heatmaps (N, h, w) of host images, in fixed-size batches."""
+    return map_in_batches(self, images, batch_size)
+
+
+def _finest_attention(intermediates) -> jax.Array | None:
+  """The sown attention map with the most positions, (N, h, w), or None for a model without attention."""
+  maps = models.attention_maps(intermediates)
+  if not maps:
+    return None
+  return max(maps.values(), key=lambda m: m.shape[1] * m.shape[2])[..., 0]
+
+
+def _posterior_outputs(model: nn.Module, score_of_logits: Callable[[jax.Array], jax.Array], variables,
+                       images: jax.Array) -> tuple[jax.Array, jax.Array]:
+  """Scores from a classifier-like model's logits; heatmap = its attention, else gradient saliency."""
+  logits, sown = model.apply(variables, images, train=False, mutable=["intermediates"])
+  scores = score_of_logits(logits)
+  heatmaps = _finest_attention(sown["intermediates"])
+  if heatmaps is None:
+    total = lambda x: score_of_logits(model.apply(variables, x, train=False)).sum()
+    heatmaps = jnp.abs(jax.grad(total)(images))[..., 0]
+  return scores, heatmaps
+
+
+def _anomalous_probability(anomalous_index: int, logits: jax.Array) -> jax.Array:
+  return jax.nn.softmax(logits)[:, anomalous_index]
+
+
+def _real_class_posterior(n_classes: int, anomalous_index: int, logits: jax.Array) -> jax.Array:
+  # p_anomalous / (1 - p_fake) is the softmax over the real classes' logits alone: the same value,
+  # without the 0/0 of a slice that D is certain is fake.
+  return jax.nn.softmax(logits[:, :n_classes])[:, anomalous_index]
+
+
+def _reconstruction_outputs(autoencoder: models.Autoencoder, variables, images: jax.Array):
+  residual = jnp.square(images - autoencoder.apply(variables, images, train=False))[..., 0]
+  return jnp.mean(residual, axis=(1, 2)), residual
+
+
+def _heatmap_kind(run: Run) -> str:
+  return SALIENCY_HEATMAP if run.config.model.variant == "baseline" else ATTENTION_HEATMAP
+
+
+def classifier_detector(run: Run, trained: TrainedStages) -> Detector:
+  state, selection = train_classifier(run, trained.autoencoder, trained.synthetic)
+  outputs = functools.partial(_posterior_outputs, models.build_classifier(run.autoencoder),
+                              functools.partial(_anomalous_probability, run.data.dataset.anomalous_index))
+  synthetic = run.data.class_counts(trained.synthetic.labels)
+  return Detector("classifier", jax.jit(outputs), state.variables, _heatmap_kind(run), selection,
+                  {name: n for name, n in synthetic.items() if n})
+
+
+def discriminator_detector(run: Run, trained: TrainedStages) -> Detector:
+  discriminator = models.build_discriminator(run.autoencoder, run.n_classes, run.config.model.discriminator_dropout)
+  outputs = functools.partial(_posterior_outputs, discriminator,
+                              functools.partial(_real_class_posterior, run.n_classes, run.data.dataset.anomalous_index))
+  step = int(jax.device_get(trained.gan.step))
+  return Detector("discriminator", jax.jit(outputs), trained.gan.discriminator.variables, _heatmap_kind(run),
+                  {"stage": "bagan", "step": step, "criterion": "last adversarial step"}, {})
+
+
+def reconstruction_detector(run: Run, trained: TrainedStages) -> Detector:
+  del trained  # learns from normal slices only, independently of BAGAN
+  state = train_normal_autoencoder(run)
+  outputs = functools.partial(_reconstruction_outputs, run.autoencoder)
+  return Detector("reconstruction", jax.jit(outputs), state.variables, RESIDUAL_HEATMAP,
+                  {"stage": "normal_autoencoder", "step": int(jax.device_get(state.step)), "criterion": "last step"},
+                  {})
+
+
+def fanogan_detector(run: Run, trained: TrainedStages) -> Detector:
+  del trained
+  variables, fanogan = train_izif_encoder(run, train_normal_autoencoder(run))
+  weight = run.config.detect.fanogan_feature_weight
+  outputs = lambda v, x: izif_residuals(fanogan, v, x, weight)[:2]
+  return Detector("fanogan", jax.jit(outputs), variables, RESIDUAL_HEATMAP,
+                  {"stage": "izif_encoder", "step": run.config.detect.encoder_steps, "criterion": "last step"}, {})
+
+
+BUILDERS: dict[str, Callable[[Run, TrainedStages], Detector]] = {
+    "classifier": classifier_detector,
+    "discriminator": discriminator_detector,
+    "reconstruction": reconstruction_detector,
+    "fanogan": fanogan_detector,
+}
+
+
+def build_detector(method: str, run: Run, trained: TrainedStages) -> Detector:
+  """Trains (or restores) what `method` needs beyond the training stages and returns its detector."""
+  return BUILDERS[method](run, trained)

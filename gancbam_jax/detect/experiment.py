@@ -1,0 +1,129 @@
+"""A whole experiment: train, build the configured detector, evaluate; on one split or over K folds.
+
+  results = run_experiment(config, workdir)   # what launch/train.py runs; resumable
+  results = evaluate_workdir(workdir)         # launch/evaluate.py: from checkpoints, never trains
+
+With eval.folds = K > 1 every fold is a complete run (its own split, training, detector and
+threshold) in workdir/folds/fold<k>/, and workdir's results.json reports the mean and standard
+deviation over folds. A single split reports patient-grouped bootstrap 95% intervals instead.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+
+import ml_collections
+
+from gancbam_jax.detect import figures
+from gancbam_jax.detect.detectors import build_detector
+from gancbam_jax.detect.evaluation import Evaluation, evaluate
+from gancbam_jax.detect.metrics import INTERVAL_METRICS, roc_curve, summarize_folds
+from gancbam_jax.detect.report import write_report
+from gancbam_jax.detect.settings import validate_detection_config
+from gancbam_jax.detect.timing import TIMED_BATCH_SIZES
+from gancbam_jax.train import parallel
+from gancbam_jax.train.pipeline import check_resumable, prepare_run, train_stages
+
+SHARED_KEYS = ("method", "method_description", "dataset", "label_meaning", "label_is_proxy", "device", "heatmap",
+               "threshold_rule", "selected_checkpoint")
+TIMING_KEYS = tuple(f"{kind}_batch{b}" for b in TIMED_BATCH_SIZES
+                    for kind in ("detection_ms_p50", "detection_ms_p95", "images_per_s"))
+
+
+def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: pathlib.Path, fold: tuple[int, int] | None,
+                        restore_only: bool) -> Evaluation:
+  run = prepare_run(config, workdir, fold, restore_only)
+  try:
+    trained = train_stages(run)
+    detector = build_detector(config.detect.method, run, trained)
+    evaluation = evaluate(run, detector, trained, with_intervals=fold is None, write=parallel.is_chief())
+  finally:
+    run.log.close()
+  if fold is not None:
+    evaluation.results["evaluation"] = f"fold {fold[0] + 1} of {fold[1]}"
+  return evaluation
+
+
+def _summed_splits(per_fold: list[dict]) -> dict:
+  """Slices and class counts per split, summed over folds (each slice is tested in exactly one fold)."""
+  total = {}
+  for results in per_fold:
+    for name, split in results["splits"].items():
+      entry = total.setdefault(name, {"slices": 0, "classes": {}})
+      entry["slices"] += split["slices"]
+      for c, n in split["classes"].items():
+        entry["classes"][c] = entry["classes"].get(c, 0) + n
+  return total
+
+
+def aggregate_folds(per_fold: list[dict]) -> dict:
+  """results.json of a cross-validation: fold means as the metrics, their std, pooled counts, every fold."""
+  metric_keys = [*INTERVAL_METRICS, "threshold", *TIMING_KEYS]
+  summary = summarize_folds(per_fold, keys=metric_keys)
+  confusion = summary["confusion_matrix"]
+  n_test = sum(confusion.values())
+  validation = summarize_folds([r["validation"] for r in per_fold], keys=INTERVAL_METRICS)
+  return {**{key: per_fold[0][key] for key in SHARED_KEYS}, **summary["mean"],
+          "evaluation": f"{len(per_fold)}-fold patient-grouped cross-validation (metrics: mean over folds)",
+          "std": summary["std"], "n_test": n_test, "prevalence": (confusion["tp"] + confusion["fn"]) / n_test,
+          "confusion_matrix": confusion, "splits": _summed_splits(per_fold),
+          "synthetic_training_images": per_fold[0]["synthetic_training_images"],
+          "validation": validation["mean"], "folds": per_fold}
+
+
+def cross_validate(config: ml_collections.ConfigDict, workdir: pathlib.Path, restore_only: bool = False) -> dict:
+  """Every fold trained (or restored) and evaluated; writes the pooled results, figures and report."""
+  n_folds = config.eval.folds
+  evaluations = [_train_and_evaluate(config, workdir / "folds" / f"fold{k}", (k, n_folds), restore_only)
+                 for k in range(n_folds)]
+  results = aggregate_folds([e.results for e in evaluations])
+  if parallel.is_chief():
+    plots = workdir / "plots"
+    plots.mkdir(parents=True, exist_ok=True)
+    curves = {}
+    for k, e in enumerate(evaluations):
+      fpr, tpr, _ = roc_curve(e.test_scores, e.test_labels)
+      curves[f"fold {k + 1}"] = (fpr, tpr, e.results["roc_auc"])
+    figures.plot_roc(curves, plots / "roc.png")
+    figures.plot_metric_bars(results, plots / "metrics.png", errors=results["std"],
+                             title=f"{results['method']}: mean test metrics over {n_folds} folds (error: std)")
+    (workdir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    write_report(results, workdir / "report.md", {
+        "ROC of each fold (Fig. 5)": "plots/roc.png", "test metrics, mean and std over folds (Fig. 7)": "plots/metrics.png",
+        **{f"fold {k + 1}: report": f"folds/fold{k}/report.md" for k in range(n_folds)}})
+  return results
+
+
+def run_experiment(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> dict:
+  """Trains (or resumes) and evaluates the configured detector in `workdir`; returns results.json's content."""
+  validate_detection_config(config)
+  workdir = pathlib.Path(workdir).expanduser().resolve()
+  if config.eval.folds > 1:
+    check_resumable(workdir, config)
+    if parallel.is_chief():
+      workdir.mkdir(parents=True, exist_ok=True)
+      (workdir / "config.json").write_text(config.to_json(indent=2) + "\n")
+    return cross_validate(config, workdir)
+  return _train_and_evaluate(config, workdir, None, restore_only=False).results
+
+
+def headline(results: dict) -> str:
+  """One line of the test metrics, with the spread over folds when there is one."""
+  spread = results.get("std", {})
+  shown = ", ".join(f"{name} {results[name]:.3f}" + (f" ± {spread[name]:.3f}" if name in spread else "")
+                    for name in ("accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc"))
+  return f"{results['method']} on the test split ({results['evaluation']}): {shown}"
+
+
+def evaluate_workdir(workdir: str | pathlib.Path) -> dict:
+  """Recomputes results.json, figures and report.md of a finished run from its checkpoints, without training."""
+  workdir = pathlib.Path(workdir).expanduser().resolve()
+  path = workdir / "config.json"
+  if not path.is_file():
+    raise FileNotFoundError(f"{path} does not exist: {workdir} is not a run directory of launch/train.py")
+  config = ml_collections.ConfigDict(json.loads(path.read_text()))
+  validate_detection_config(config)
+  if config.eval.folds > 1:
+    return cross_validate(config, workdir, restore_only=True)
+  return _train_and_evaluate(config, workdir, None, restore_only=True).results

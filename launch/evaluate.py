@@ -1,0 +1,35 @@
+"""Recompute results.json, the figures and report.md of a finished run from its checkpoints, without training.
+
+  python launch/evaluate.py --workdir runs/default
+
+Uses the run's own config.json (method, threshold rule, folds) and refuses a run whose stages are
+not finished or whose data no longer splits as it did.
+"""
+
+import pathlib
+import sys
+
+from absl import app, flags, logging
+
+from gancbam_jax.data import DatasetLayoutError, SplitError
+from gancbam_jax.detect import IncompleteRunError, evaluate_workdir, headline
+from gancbam_jax.train import ConfigError
+
+_WORKDIR = flags.DEFINE_string("workdir", None, "Run directory written by launch/train.py.", required=True)
+
+
+def main(argv):
+  if len(argv) > 1:
+    sys.exit(f"error: unexpected arguments {argv[1:]}; the only option is --workdir")
+  if not flags.FLAGS["verbosity"].present:
+    logging.set_verbosity(logging.WARNING)
+  try:
+    results = evaluate_workdir(_WORKDIR.value)
+  except (ConfigError, DatasetLayoutError, SplitError, IncompleteRunError, FileNotFoundError) as e:
+    sys.exit(f"error: {e}")
+  print(headline(results))
+  print(f"rewrote {pathlib.Path(_WORKDIR.value).expanduser().resolve() / 'report.md'}")
+
+
+if __name__ == "__main__":
+  app.run(main)

@@ -1,0 +1,164 @@
+"""The smoke config from training to report: every output, the protocol, the four detectors, folds, re-evaluation."""
+
+import csv
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from configs import smoke
+from gancbam_jax.detect import IncompleteRunError, METHODS, evaluate_workdir, run_experiment, validate_detection_config
+from gancbam_jax.detect.classifier import augmented_training_set
+from gancbam_jax.train import ConfigError
+from gancbam_jax.train.augment import SyntheticImages
+from gancbam_jax.train.data import TrainingData
+from gancbam_jax.train.pipeline import prepare_run
+
+CONTRACT_METRICS = ("accuracy", "precision", "recall", "f1", "specificity", "roc_auc", "pr_auc", "prevalence")
+CONTRACT_KEYS = (*CONTRACT_METRICS, "threshold", "n_test", "detection_ms_p50_batch1", "detection_ms_p50_batch64",
+                 "images_per_s_batch64", "device", "method", "dataset")
+PLOTS = ("stage_losses.png", "classifier_accuracy.png", "classifier_loss.png", "roc.png", "precision_recall.png",
+         "detection_time.png", "metrics.png", "augmentation.png", "attention_overlays.png")
+
+
+@pytest.fixture(scope="module")
+def smoke_run(dataset_cache, tmp_path_factory):
+  """Workdir and results of the smoke config (classifier detector), single split."""
+  del dataset_cache
+  workdir = tmp_path_factory.mktemp("experiment")
+  return workdir, run_experiment(smoke.get_config(), workdir)
+
+
+def _scored_slices(workdir) -> dict[str, list[dict]]:
+  with (workdir / "scores.csv").open() as f:
+    rows = list(csv.DictReader(f))
+  return {name: [r for r in rows if r["split"] == name] for name in ("val", "test")}
+
+
+def test_the_smoke_run_writes_every_listed_output(smoke_run):
+  workdir, results = smoke_run
+  saved = json.loads((workdir / "results.json").read_text())
+  assert saved == json.loads(json.dumps(results))
+  assert set(CONTRACT_KEYS) <= set(saved)
+  assert all(0.0 <= saved[m] <= 1.0 for m in CONTRACT_METRICS)
+  assert sum(saved["confusion_matrix"].values()) == saved["n_test"]
+  assert all(lo <= hi for lo, hi in (saved["confidence_intervals"][m] for m in ("accuracy", "f1", "roc_auc")))
+  assert saved["generated"]["anomalous"]["real_diversity"] > 0  # the mode-collapse / memorisation check
+  assert saved["detection_ms_p50_batch64"] > 0 and saved["device"].startswith("cpu")
+  assert set(PLOTS) <= {p.name for p in (workdir / "plots").iterdir()}
+  report = (workdir / "report.md").read_text()
+  assert all(f"(plots/{name})" in report for name in PLOTS)
+  assert "reported; internally inconsistent" in report
+
+
+def test_the_report_names_the_label_meaning(smoke_run):
+  workdir, results = smoke_run
+  assert "lesion" in results["label_meaning"] and not results["label_is_proxy"]
+  assert results["label_meaning"] in (workdir / "report.md").read_text()
+
+
+def test_only_real_validation_and_test_slices_are_scored(smoke_run):
+  workdir, results = smoke_run
+  split = json.loads((workdir / "split.json").read_text())
+  scored = _scored_slices(workdir)
+  for name in ("val", "test"):
+    assert sorted(int(r["slice_index"]) for r in scored[name]) == split[name]
+  assert len(scored["test"]) == results["n_test"]
+
+
+def test_synthetic_slices_reach_only_the_training_set(smoke_run):
+  workdir, _ = smoke_run
+  run = prepare_run(smoke.get_config(), workdir, restore_only=True)
+  synthetic = SyntheticImages.load(workdir / "augmentation" / "synthetic.npz")
+  assert len(synthetic.labels) > 0
+  training = augmented_training_set(run, synthetic)
+  assert training.images.shape[0] == len(run.data.train_labels) + len(synthetic.labels)
+  test_images, _ = run.data.test_images()
+  for real in (run.data.val_images, test_images):
+    distances = np.abs(real[:, None] - synthetic.images[None]).reshape(len(real), len(synthetic.images), -1).max(-1)
+    assert distances.min() > 0, "a synthetic slice is in validation or test"
+
+
+def test_the_threshold_ignores_test_labels(smoke_run, tmp_path, monkeypatch):
+  workdir, results = smoke_run
+  copy = tmp_path / "run"
+  shutil.copytree(workdir, copy)
+  real_test_images = TrainingData.test_images
+
+  def permuted_test_labels(self):
+    images, labels = real_test_images(self)
+    return images, np.random.default_rng(1).permutation(labels[::-1])
+
+  monkeypatch.setattr(TrainingData, "test_images", permuted_test_labels)
+  permuted = evaluate_workdir(copy)
+  assert permuted["threshold"] == results["threshold"]
+  assert permuted["validation"] == results["validation"]
+  assert permuted["confusion_matrix"] != results["confusion_matrix"] or permuted["roc_auc"] != results["roc_auc"]
+
+
+def test_evaluate_recomputes_the_results_from_checkpoints_without_training(smoke_run, tmp_path):
+  workdir, results = smoke_run
+  copy = tmp_path / "run"
+  shutil.copytree(workdir, copy)
+  for name in ("results.json", "report.md", "plots/roc.png"):
+    (copy / name).unlink()
+  metrics_before = (copy / "metrics.jsonl").read_text()
+  again = evaluate_workdir(copy)
+  for key in (*CONTRACT_METRICS, "threshold", "confusion_matrix", "selected_checkpoint", "validation"):
+    assert again[key] == results[key], key
+  assert (copy / "report.md").exists() and (copy / "plots" / "roc.png").exists()
+  assert (copy / "metrics.jsonl").read_text() == metrics_before
+
+
+def test_evaluate_refuses_a_run_that_has_not_finished(smoke_run, tmp_path):
+  workdir, _ = smoke_run
+  with pytest.raises(FileNotFoundError, match="config.json"):
+    evaluate_workdir(tmp_path)
+  copy = tmp_path / "run"
+  shutil.copytree(workdir, copy)
+  shutil.rmtree(copy / "checkpoints" / "classifier")
+  with pytest.raises(IncompleteRunError, match="classifier"):
+    evaluate_workdir(copy)
+
+
+@pytest.mark.parametrize("method", [m for m in METHODS if m != "classifier"])
+def test_every_detector_scores_the_test_split(smoke_run, tmp_path, method):
+  workdir, _ = smoke_run
+  copy = tmp_path / "run"
+  shutil.copytree(workdir, copy)
+  config = smoke.get_config()
+  config.detect.method = method
+  results = run_experiment(config, copy)
+  assert results["method"] == method and results["synthetic_training_images"] == {}
+  assert all(0.0 <= results[m] <= 1.0 for m in CONTRACT_METRICS)
+  scores = np.array([float(r["score"]) for r in _scored_slices(copy)["test"]])
+  assert np.isfinite(scores).all() and scores.std() > 0
+  assert (copy / "plots" / "attention_overlays.png").exists()
+
+
+def test_cross_validation_tests_every_slice_once_and_reports_the_spread(dataset_cache, tmp_path):
+  del dataset_cache
+  config = smoke.get_config()
+  config.data.phantom.n = 96  # two folds of the 48-slice smoke set leave fewer training slices than a batch
+  config.eval.folds = 2
+  results = run_experiment(config, tmp_path)
+  assert len(results["folds"]) == 2 and results["evaluation"].startswith("2-fold")
+  tested = [i for k in range(2) for i in json.loads((tmp_path / "folds" / f"fold{k}" / "split.json").read_text())["test"]]
+  assert sorted(tested) == sorted(set(tested)) and results["n_test"] == len(tested)
+  for metric in ("f1", "roc_auc"):
+    per_fold = [f[metric] for f in results["folds"]]
+    assert results[metric] == pytest.approx(np.mean(per_fold))
+    assert results["std"][metric] == pytest.approx(np.std(per_fold, ddof=1))
+  assert "confidence_intervals" not in results
+  assert "±" in (tmp_path / "report.md").read_text()
+
+
+@pytest.mark.parametrize("field, value", [("detect.method", "svm"), ("eval.threshold", "youden"),
+                                          ("eval.folds", 0), ("eval.target_fpr", 1.5)])
+def test_unusable_detection_values_are_refused_by_name(field, value):
+  config = smoke.get_config()
+  section, name = field.split(".")
+  setattr(getattr(config, section), name, value)
+  with pytest.raises(ConfigError, match=f"config field {field}"):
+    validate_detection_config(config)
