@@ -28,6 +28,7 @@ from gancbam_jax.train.state import TrainState, adam, all_finite, create_train_s
 
 STAGE = "classifier"
 SELECTION_CRITERION = "lowest validation loss"
+ADAM_BETA1 = 0.9  # Adam's usual decay: the classifier is not adversarial, so BAGAN's 0.5 is not needed
 
 
 def classifier_step(state: TrainState, key: jax.Array, images: jax.Array, labels: jax.Array, *, batch_size: int,
@@ -69,7 +70,7 @@ def train_classifier(run: Run, autoencoder_state: TrainState, synthetic: Synthet
   classifier = models.build_classifier(run.autoencoder)
   variables = models.trunk_from_autoencoder(autoencoder_state.variables,
                                             models.init_variables(classifier, run.key("classifier-init")))
-  state = parallel.replicate(create_train_state(classifier, variables, adam(cfg.classifier_learning_rate, 0.9)),
+  state = parallel.replicate(create_train_state(classifier, variables, adam(cfg.classifier_learning_rate, ADAM_BETA1)),
                              run.mesh)
   stage, key = run.stage(STAGE), run.key(STAGE)
   selected = StageCheckpoints(run.workdir / "checkpoints" / f"{STAGE}_selected", max_to_keep=1)

@@ -25,8 +25,9 @@ from gancbam_jax.detect.timing import TIMED_BATCH_SIZES
 from gancbam_jax.train import parallel
 from gancbam_jax.train.pipeline import check_resumable, prepare_run, train_stages
 
+# Equal in every fold; each fold's threshold and selected checkpoint are in its own entry of "folds".
 SHARED_KEYS = ("method", "method_description", "dataset", "label_meaning", "label_is_proxy", "device", "heatmap",
-               "threshold_rule", "selected_checkpoint")
+               "threshold_rule")
 TIMING_KEYS = tuple(f"{kind}_batch{b}" for b in TIMED_BATCH_SIZES
                     for kind in ("detection_ms_p50", "detection_ms_p95", "images_per_s"))
 
@@ -65,7 +66,8 @@ def aggregate_folds(per_fold: list[dict]) -> dict:
   n_test = sum(confusion.values())
   validation = summarize_folds([r["validation"] for r in per_fold], keys=INTERVAL_METRICS)
   return {**{key: per_fold[0][key] for key in SHARED_KEYS}, **summary["mean"],
-          "evaluation": f"{len(per_fold)}-fold patient-grouped cross-validation (metrics: mean over folds)",
+          "evaluation": f"{len(per_fold)}-fold patient-grouped cross-validation (metrics and threshold: mean over "
+                        "folds, each fold thresholded on its own validation split)",
           "std": summary["std"], "n_test": n_test, "prevalence": (confusion["tp"] + confusion["fn"]) / n_test,
           "confusion_matrix": confusion, "splits": _summed_splits(per_fold),
           "synthetic_training_images": per_fold[0]["synthetic_training_images"],

@@ -89,7 +89,7 @@ class Run:
     normal = [c for c in range(self.n_classes) if c != self.data.dataset.anomalous_index]
     train_images = self.data.train_images[np.isin(self.data.train_labels, normal)]
     return TrainingSet.on_devices(self.mesh, train_images, np.zeros(len(train_images), np.int32), ("normal",),
-                             self.data.val_images[np.isin(self.data.val_labels, normal)])
+                                  self.data.val_images[np.isin(self.data.val_labels, normal)])
 
   def key(self, purpose: str) -> jax.Array:
     """A key per purpose, derived from the config's seed (stable across resumes)."""
