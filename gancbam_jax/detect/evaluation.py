@@ -19,8 +19,13 @@ import numpy as np
 from gancbam_jax.data.source import label_meaning
 from gancbam_jax.detect import figures
 from gancbam_jax.detect.detectors import Detector
-from gancbam_jax.detect.metrics import bootstrap_intervals, choose_threshold, detection_metrics, precision_recall_curve, \
-    roc_curve
+from gancbam_jax.detect.metrics import (
+    bootstrap_intervals,
+    choose_threshold,
+    detection_metrics,
+    precision_recall_curve,
+    roc_curve,
+)
 from gancbam_jax.detect.report import write_report
 from gancbam_jax.detect.timing import detection_times
 from gancbam_jax.train.metrics_log import read_metrics

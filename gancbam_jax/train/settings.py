@@ -20,7 +20,8 @@ class ConfigError(ValueError):
   """A config field holds an unusable value."""
 
 
-def _require(condition: bool, field: str, message: str) -> None:
+def require(condition: bool, field: str, message: str) -> None:
+  """Raises ConfigError naming `field` with `message` unless `condition` holds."""
   if not condition:
     raise ConfigError(f"config field {field}: {message}")
 
@@ -28,26 +29,26 @@ def _require(condition: bool, field: str, message: str) -> None:
 def validate_config(config: ml_collections.ConfigDict) -> None:
   """Raises ConfigError naming the first field whose value the training pipeline cannot use."""
   model, train = config.model, config.train
-  _require(model.variant in VARIANTS, "model.variant", f"{model.variant!r} is not one of {VARIANTS}")
-  _require(model.upsample in UPSAMPLE_METHODS, "model.upsample", f"{model.upsample!r} is not one of {UPSAMPLE_METHODS}")
-  _require(model.dtype in DTYPES, "model.dtype", f"{model.dtype!r} is not one of {tuple(DTYPES)}")
-  _require(model.latent_dim >= 1, "model.latent_dim", f"must be positive, got {model.latent_dim}")
-  _require(0.0 <= model.discriminator_dropout < 1.0, "model.discriminator_dropout",
-           f"must lie in [0, 1), got {model.discriminator_dropout}")
-  _require(config.data.image_size in IMAGE_SIZES, "data.image_size",
-           f"the models are defined for {IMAGE_SIZES}, got {config.data.image_size}")
-  _require(train.batch_size >= 1, "train.batch_size", f"must be positive, got {train.batch_size}")
-  _require(train.num_devices >= 0, "train.num_devices", f"must be 0 (all) or a device count, got {train.num_devices}")
+  require(model.variant in VARIANTS, "model.variant", f"{model.variant!r} is not one of {VARIANTS}")
+  require(model.upsample in UPSAMPLE_METHODS, "model.upsample", f"{model.upsample!r} is not one of {UPSAMPLE_METHODS}")
+  require(model.dtype in DTYPES, "model.dtype", f"{model.dtype!r} is not one of {tuple(DTYPES)}")
+  require(model.latent_dim >= 1, "model.latent_dim", f"must be positive, got {model.latent_dim}")
+  require(0.0 <= model.discriminator_dropout < 1.0, "model.discriminator_dropout",
+          f"must lie in [0, 1), got {model.discriminator_dropout}")
+  require(config.data.image_size in IMAGE_SIZES, "data.image_size",
+          f"the models are defined for {IMAGE_SIZES}, got {config.data.image_size}")
+  require(train.batch_size >= 1, "train.batch_size", f"must be positive, got {train.batch_size}")
+  require(train.num_devices >= 0, "train.num_devices", f"must be 0 (all) or a device count, got {train.num_devices}")
   for field in ("ae_steps", "gan_steps"):
-    _require(getattr(train, field) >= 1, f"train.{field}", f"must be at least 1, got {getattr(train, field)}")
+    require(getattr(train, field) >= 1, f"train.{field}", f"must be at least 1, got {getattr(train, field)}")
   for field in ("log_every", "checkpoint_every", "max_to_keep"):
-    _require(getattr(train, field) >= 1, f"train.{field}", f"must be at least 1, got {getattr(train, field)}")
-  _require(train.sample_every >= 0, "train.sample_every", f"must be 0 (end only) or positive, got {train.sample_every}")
+    require(getattr(train, field) >= 1, f"train.{field}", f"must be at least 1, got {getattr(train, field)}")
+  require(train.sample_every >= 0, "train.sample_every", f"must be 0 (end only) or positive, got {train.sample_every}")
   for field in ("ae_learning_rate", "gan_learning_rate"):
-    _require(getattr(train, field) > 0, f"train.{field}", f"must be positive, got {getattr(train, field)}")
+    require(getattr(train, field) > 0, f"train.{field}", f"must be positive, got {getattr(train, field)}")
   for field in ("ae_beta1", "gan_beta1"):
-    _require(0.0 <= getattr(train, field) < 1.0, f"train.{field}", f"must lie in [0, 1), got {getattr(train, field)}")
-  _require(train.gaussian_ridge >= 0, "train.gaussian_ridge", f"must be non-negative, got {train.gaussian_ridge}")
+    require(0.0 <= getattr(train, field) < 1.0, f"train.{field}", f"must lie in [0, 1), got {getattr(train, field)}")
+  require(train.gaussian_ridge >= 0, "train.gaussian_ridge", f"must be non-negative, got {train.gaussian_ridge}")
 
 
 def changed_fields(saved: dict, current: dict, prefix: str = "") -> list[str]:
