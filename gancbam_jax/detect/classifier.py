@@ -9,6 +9,7 @@ with the lowest validation loss is kept (checkpoint selection on validation only
 
 from __future__ import annotations
 
+import functools
 import math
 
 import jax
@@ -47,12 +48,15 @@ def classifier_step(state: TrainState, key: jax.Array, images: jax.Array, labels
                  "finite": jnp.isfinite(loss) & all_finite(state.params)}
 
 
-def validation_metrics(state: TrainState, images: np.ndarray, labels: np.ndarray, batch_size: int) -> dict:
-  """Cross-entropy and accuracy on validation slices, inference mode."""
-  logits = map_in_batches(jax.jit(lambda x: state.apply_fn(state.variables, x, train=False)), images, batch_size)
-  log_p = jax.nn.log_softmax(jnp.asarray(logits))
-  loss = -np.asarray(log_p)[np.arange(len(labels)), labels].mean()
-  return {"val_loss": float(loss), "val_accuracy": float(np.mean(np.argmax(logits, -1) == labels))}
+def log_probabilities(state: TrainState, images: jax.Array) -> jax.Array:
+  """Class log-probabilities (N, 2), inference mode."""
+  return jax.nn.log_softmax(state.apply_fn(state.variables, images, train=False))
+
+
+def validation_metrics(log_p: np.ndarray, labels: np.ndarray) -> dict:
+  """Cross-entropy and accuracy of class log-probabilities against validation labels."""
+  return {"val_loss": float(-log_p[np.arange(len(labels)), labels].mean()),
+          "val_accuracy": float(np.mean(np.argmax(log_p, -1) == labels))}
 
 
 def augmented_training_set(run: Run, synthetic: SyntheticImages) -> TrainingSet:
@@ -75,17 +79,14 @@ def train_classifier(run: Run, autoencoder_state: TrainState, synthetic: Synthet
   stage, key = run.stage(STAGE), run.key(STAGE)
   selected = StageCheckpoints(run.workdir / "checkpoints" / f"{STAGE}_selected", max_to_keep=1)
   epoch_steps = math.ceil(int(train_set.labels.shape[0]) / train_cfg.batch_size)
-  start, best = 0, {"val_loss": math.inf}
-  resumed = stage.restore_latest(state, key)
-  if resumed:
-    start, state, key, _ = resumed
-    if selected.latest_step() is not None:
-      best = selected.read_meta(selected.latest_step())
+  start, state, key = stage.resume(state, key)
+  best = {"val_loss": math.inf} if selected.latest_step() is None else selected.read_meta(selected.latest_step())
   step = run.jit_step(classifier_step, batch_size=train_cfg.batch_size)
+  predict = jax.jit(log_probabilities)  # compiled once; each epoch passes its state
 
   def evaluate_epoch(step_number, current):
-    metrics = {"epoch": step_number // epoch_steps,
-               **validation_metrics(current, run.data.val_images, run.data.val_labels, train_cfg.batch_size)}
+    log_p = map_in_batches(functools.partial(predict, current), run.data.val_images, train_cfg.batch_size)
+    metrics = {"epoch": step_number // epoch_steps, **validation_metrics(log_p, run.data.val_labels)}
     if metrics["val_loss"] < best["val_loss"]:
       best.update(metrics, step=step_number, criterion=SELECTION_CRITERION)
       selected.save(step_number, {"params": current.params, "batch_stats": current.batch_stats}, dict(best))

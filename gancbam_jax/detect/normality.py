@@ -42,7 +42,7 @@ class FAnoGanModels(NamedTuple):
 
 def train_normal_autoencoder(run: Run) -> TrainState:
   """The autoencoder of normal training slices (reconstruction detector and f-AnoGAN's starting point)."""
-  state, report = pretrain_autoencoder(run, run.normal_set(), AUTOENCODER_STAGE)
+  state, report = pretrain_autoencoder(run, run.normal_set, AUTOENCODER_STAGE)
   run.announce(report.line())
   return state
 
@@ -50,11 +50,10 @@ def train_normal_autoencoder(run: Run) -> TrainState:
 def izif_residuals(fanogan: FAnoGanModels, variables: dict, images: jax.Array, feature_weight: float,
                    encoder_train: bool = False):
   """Per-image izi_f score (N,), squared residual maps (N, S, S) and, in training mode, E's batch statistics."""
-  encoder_variables = {"params": variables["encoder"]["params"], "batch_stats": variables["encoder"]["batch_stats"]}
   if encoder_train:
-    z, updates = fanogan.encoder.apply(encoder_variables, images, train=True, mutable=["batch_stats"])
+    z, updates = fanogan.encoder.apply(variables["encoder"], images, train=True, mutable=["batch_stats"])
   else:
-    z, updates = fanogan.encoder.apply(encoder_variables, images, train=False), None
+    z, updates = fanogan.encoder.apply(variables["encoder"], images, train=False), None
   reconstructions = fanogan.generator.apply(variables["generator"], z, train=False)
   features = functools.partial(fanogan.discriminator.apply, variables["discriminator"], train=False,
                                method="features")
@@ -87,7 +86,7 @@ def fanogan_models(run: Run) -> FAnoGanModels:
 
 def train_izif_encoder(run: Run, normal_autoencoder: TrainState) -> tuple[dict, FAnoGanModels]:
   """Trains (or restores) the normal BAGAN and then E'; returns the scoring variables and modules."""
-  normal_set = run.normal_set()
+  normal_set = run.normal_set
   gan, _, report = train_bagan(run, normal_autoencoder, normal_set, GAN_STAGE)
   run.announce(report.line())
   fanogan = fanogan_models(run)
@@ -97,10 +96,7 @@ def train_izif_encoder(run: Run, normal_autoencoder: TrainState) -> tuple[dict, 
   state = parallel.replicate(create_train_state(fanogan.encoder, variables,
                                                 adam(train_cfg.ae_learning_rate, train_cfg.ae_beta1)), run.mesh)
   stage, key = run.stage(ENCODER_STAGE), run.key(ENCODER_STAGE)
-  start = 0
-  resumed = stage.restore_latest(state, key)
-  if resumed:
-    start, state, key, _ = resumed
+  start, state, key = stage.resume(state, key)
   step = run.jit_step(izif_step, fanogan=fanogan, feature_weight=cfg.fanogan_feature_weight,
                       batch_size=train_cfg.batch_size)
   score = jax.jit(lambda v, x: izif_residuals(fanogan, v, x, cfg.fanogan_feature_weight)[0])

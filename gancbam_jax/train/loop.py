@@ -104,6 +104,11 @@ class Stage:
     logging.info("stage %s: resuming from the checkpoint at step %d", self.name, step)
     return step, state, key, tree["extras"]
 
+  def resume(self, state, key: jax.Array):
+    """(step, state, key) of the latest checkpoint, or (0, state, key) unchanged when the stage has none."""
+    resumed = self.restore_latest(state, key)
+    return resumed[:3] if resumed else (0, state, key)
+
   def run(self, state, key: jax.Array, step_fn: StepFn, schedule: StageSchedule, start: int = 0,
           extras: dict | None = None, on_log: Callable[[int, Any], dict] | None = None) -> tuple[Any, StageReport]:
     """Runs steps start+1..schedule.steps; returns the final state and the stage's report.

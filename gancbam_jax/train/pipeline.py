@@ -84,6 +84,7 @@ class Run:
   def n_classes(self) -> int:
     return len(self.data.class_names)
 
+  @functools.cached_property
   def normal_set(self) -> TrainingSet:
     """The normal training and validation slices only, labelled 0: for the detectors that learn normality."""
     normal = [c for c in range(self.n_classes) if c != self.data.dataset.anomalous_index]
@@ -144,10 +145,7 @@ def pretrain_autoencoder(run: Run, train_set: TrainingSet, name: str = "autoenco
   variables = models.init_variables(run.autoencoder, run.key(f"{name}-init"))
   state = parallel.replicate(create_train_state(run.autoencoder, variables, adam(cfg.ae_learning_rate, cfg.ae_beta1)),
                              run.mesh)
-  start = 0
-  resumed = stage.restore_latest(state, key)
-  if resumed:
-    start, state, key, _ = resumed
+  start, state, key = stage.resume(state, key)
   step = run.jit_step(autoencoder_step, batch_size=cfg.batch_size)
   errors = jax.jit(per_image_reconstruction_error)
 
