@@ -123,9 +123,12 @@ def _figures(run: Run, detector: Detector, results: dict, test: tuple) -> dict[s
   return written
 
 
-def evaluate(run: Run, detector: Detector, trained: TrainedStages, with_intervals: bool = True,
+def evaluate(run: Run, detector: Detector, trained: TrainedStages, fold: tuple[int, int] | None = None,
              write: bool = True) -> Evaluation:
-  """Thresholds on validation, metrics on test, timing; writes results, scores, figures and report."""
+  """Thresholds on validation, metrics on test, timing; writes results, scores, figures and report.
+
+  A single split (`fold` None) gets bootstrap intervals; fold k of K leaves the spread to the folds.
+  """
   cfg, batch_size = run.config.eval, run.config.train.batch_size
   anomalous = run.data.dataset.anomalous_index
   val_labels = (run.data.val_labels == anomalous).astype(np.int64)
@@ -136,7 +139,8 @@ def evaluate(run: Run, detector: Detector, trained: TrainedStages, with_interval
   test_labels = (test_classes == anomalous).astype(np.int64)
   test_scores, test_heatmaps = detector.score(test_images, batch_size)
   results = {"method": detector.method, "method_description": detector.description, **describe_data(run),
-             "evaluation": "single split", "synthetic_training_images": detector.synthetic_training_images,
+             "evaluation": "single split" if fold is None else f"fold {fold[0] + 1} of {fold[1]}",
+             "synthetic_training_images": detector.synthetic_training_images,
              "threshold": threshold, "threshold_rule": threshold_rule(cfg),
              **detection_metrics(test_scores, test_labels, threshold),
              "validation": detection_metrics(val_scores, val_labels, threshold),
@@ -144,7 +148,7 @@ def evaluate(run: Run, detector: Detector, trained: TrainedStages, with_interval
              **detection_times(detector, run.config.data.image_size, cfg.timing_repeats),
              "generated": generated_image_checks(trained.summary["augmentation"])}
   results["n_test"] = results.pop("n")
-  if with_intervals and cfg.bootstrap:
+  if fold is None and cfg.bootstrap:
     results["confidence_intervals"] = bootstrap_intervals(test_scores, test_labels, threshold,
                                                           groups=run.data.patient_ids("test"),
                                                           n_resamples=cfg.bootstrap, seed=run.config.seed)

@@ -38,12 +38,9 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: pathlib.Path
   try:
     trained = train_stages(run)
     detector = build_detector(config.detect.method, run, trained)
-    evaluation = evaluate(run, detector, trained, with_intervals=fold is None, write=parallel.is_chief())
+    return evaluate(run, detector, trained, fold, write=parallel.is_chief())
   finally:
     run.log.close()
-  if fold is not None:
-    evaluation.results["evaluation"] = f"fold {fold[0] + 1} of {fold[1]}"
-  return evaluation
 
 
 def _summed_splits(per_fold: list[dict]) -> dict:

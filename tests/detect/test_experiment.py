@@ -146,6 +146,7 @@ def test_cross_validation_tests_every_slice_once_and_reports_the_spread(dataset_
   assert len(results["folds"]) == 2 and results["evaluation"].startswith("2-fold")
   tested = [i for k in range(2) for i in json.loads((tmp_path / "folds" / f"fold{k}" / "split.json").read_text())["test"]]
   assert sorted(tested) == sorted(set(tested)) and results["n_test"] == len(tested)
+  assert json.loads((tmp_path / "folds" / "fold1" / "results.json").read_text())["evaluation"] == "fold 2 of 2"
   for metric in ("f1", "roc_auc"):
     per_fold = [f[metric] for f in results["folds"]]
     assert results[metric] == pytest.approx(np.mean(per_fold))
