@@ -25,7 +25,7 @@ import tqdm
 from gancbam_jax.data import layouts
 from gancbam_jax.data.cache import CachedSlices, DigestIndex, SliceCache, content_hash, resolve_cache_dir
 from gancbam_jax.data.dicom import DicomReadError, read_ct_slices
-from gancbam_jax.data.preprocess import PreprocessSettings, preprocess_slice
+from gancbam_jax.data.preprocess import PreprocessSettings, preprocess_frames
 
 # Starting spawned workers costs about a second (interpreter, NumPy, pydicom), so the loader
 # times a few files first and starts workers only when the serial work left is well above that.
@@ -149,7 +149,7 @@ def _prepare_file(path: str, cache_dir: str, settings: PreprocessSettings) -> _P
     if entry is not None:
       return _prepared(cache, digest, entry, was_cached=True)
     decoded = read_ct_slices(path, data=data, multiframe=settings.multiframe, modalities=settings.modalities)
-    pixels = np.stack([preprocess_slice(frame, settings) for frame in decoded.hu])
+    pixels = preprocess_frames(decoded.hu, settings)
     entry = CachedSlices(pixels=pixels, patient_id=decoded.patient_id, sop_instance_uid=decoded.sop_instance_uid)
     cache.store(digest, entry)
     return _prepared(cache, digest, entry, was_cached=False)

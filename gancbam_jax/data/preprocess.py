@@ -107,3 +107,8 @@ def preprocess_slice(hu: np.ndarray, settings: PreprocessSettings) -> np.ndarray
   windowed = window_ct(hu.astype(np.float32), settings.hu_window)
   square = pad_to_square(windowed, fill=low)
   return area_resize(square, settings.image_size).astype(np.float32)[..., np.newaxis]
+
+
+def preprocess_frames(hu_frames: np.ndarray, settings: PreprocessSettings) -> np.ndarray:
+  """The HU frames (F, rows, cols) of one DICOM file -> model input (F, size, size, 1), windowed HU."""
+  return np.stack([preprocess_slice(frame, settings) for frame in hu_frames])
