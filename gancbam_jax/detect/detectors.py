@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import pathlib
 from typing import Any, Callable
 
 import flax.linen as nn
@@ -19,9 +20,18 @@ import jax.numpy as jnp
 import numpy as np
 
 from gancbam_jax import models
+from gancbam_jax.detect.classifier import STAGE as CLASSIFIER_STAGE
 from gancbam_jax.detect.classifier import train_classifier
-from gancbam_jax.detect.normality import izif_residuals, train_izif_encoder, train_normal_autoencoder
+from gancbam_jax.detect.normality import (
+    AUTOENCODER_STAGE,
+    ENCODER_STAGE,
+    izif_residuals,
+    train_izif_encoder,
+    train_normal_autoencoder,
+)
+from gancbam_jax.models.transfer import check_same_layout, replace_subtree, subtree
 from gancbam_jax.train.batches import map_in_batches
+from gancbam_jax.train.checkpoints import StageCheckpoints
 from gancbam_jax.train.pipeline import Run, TrainedStages
 
 DESCRIPTIONS = {
@@ -38,6 +48,21 @@ RESIDUAL_HEATMAP = "squared reconstruction residual"
 
 
 @dataclasses.dataclass(frozen=True)
+class TrainedVariables:
+  """Where a detector's own trained variables sit in its stage's checkpoints (to load another step).
+
+  Attributes:
+    stage: the stage whose checkpoints (checkpoints/<stage>) hold them.
+    state_path: keys from the checkpointed train state to the TrainState that holds them.
+    variables_path: keys from `Detector.variables` to the {'params', 'batch_stats'} they replace.
+  """
+
+  stage: str
+  state_path: tuple[str, ...] = ()
+  variables_path: tuple[str, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
 class Detector:
   """One trained detector: `outputs(variables, images)` -> (scores (N,), heatmaps (N, h, w))."""
 
@@ -47,6 +72,7 @@ class Detector:
   heatmap: str  # what the heatmaps show
   selection: dict  # which checkpoint and why (validation only)
   synthetic_training_images: dict  # class -> synthetic slices the detector was trained with
+  trained: TrainedVariables
 
   @property
   def description(self) -> str:
@@ -58,6 +84,27 @@ class Detector:
   def score(self, images: np.ndarray, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
     """Scores (N,) and heatmaps (N, h, w) of host images, in fixed-size batches."""
     return map_in_batches(self, images, batch_size)
+
+  def at_step(self, workdir: pathlib.Path, step: int) -> "Detector":
+    """This detector with its trained variables from its stage's checkpoint at `step` instead.
+
+    Raises:
+      ValueError: the stage has no checkpoint at `step` (the message lists those it has).
+    """
+    checkpoints = StageCheckpoints(workdir / "checkpoints" / self.trained.stage)
+    try:
+      steps = checkpoints.all_steps()
+      if step not in steps:
+        raise ValueError(f"stage {self.trained.stage!r} has no checkpoint at step {step} in {checkpoints.directory}; "
+                         f"it keeps steps {steps} (train.max_to_keep sets how many)")
+      state = subtree(checkpoints.read_arrays(step)["train"], self.trained.state_path)
+    finally:
+      checkpoints.close()
+    loaded = {"params": state["params"], "batch_stats": state["batch_stats"]}
+    check_same_layout(loaded, subtree(self.variables, self.trained.variables_path),
+                      f"{self.method} variables at step {step}")
+    return dataclasses.replace(self, variables=replace_subtree(self.variables, self.trained.variables_path, loaded),
+                               selection={"stage": self.trained.stage, "step": step, "criterion": "chosen by the user"})
 
 
 def _finest_attention(intermediates) -> jax.Array | None:
@@ -105,7 +152,7 @@ def classifier_detector(run: Run, trained: TrainedStages) -> Detector:
                               functools.partial(_anomalous_probability, run.data.dataset.anomalous_index))
   synthetic = run.data.class_counts(trained.synthetic.labels)
   return Detector("classifier", jax.jit(outputs), state.variables, _heatmap_kind(run), selection,
-                  {name: n for name, n in synthetic.items() if n})
+                  {name: n for name, n in synthetic.items() if n}, TrainedVariables(CLASSIFIER_STAGE))
 
 
 def discriminator_detector(run: Run, trained: TrainedStages) -> Detector:
@@ -114,7 +161,8 @@ def discriminator_detector(run: Run, trained: TrainedStages) -> Detector:
                               functools.partial(_real_class_posterior, run.n_classes, run.data.dataset.anomalous_index))
   step = int(jax.device_get(trained.gan.step))
   return Detector("discriminator", jax.jit(outputs), trained.gan.discriminator.variables, _heatmap_kind(run),
-                  {"stage": "bagan", "step": step, "criterion": "last adversarial step"}, {})
+                  {"stage": "bagan", "step": step, "criterion": "last adversarial step"}, {},
+                  TrainedVariables("bagan", state_path=("discriminator",)))
 
 
 def reconstruction_detector(run: Run, trained: TrainedStages) -> Detector:
@@ -122,8 +170,8 @@ def reconstruction_detector(run: Run, trained: TrainedStages) -> Detector:
   state = train_normal_autoencoder(run)
   outputs = functools.partial(_reconstruction_outputs, run.autoencoder)
   return Detector("reconstruction", jax.jit(outputs), state.variables, RESIDUAL_HEATMAP,
-                  {"stage": "normal_autoencoder", "step": int(jax.device_get(state.step)), "criterion": "last step"},
-                  {})
+                  {"stage": AUTOENCODER_STAGE, "step": int(jax.device_get(state.step)), "criterion": "last step"},
+                  {}, TrainedVariables(AUTOENCODER_STAGE))
 
 
 def fanogan_detector(run: Run, trained: TrainedStages) -> Detector:
@@ -132,7 +180,8 @@ def fanogan_detector(run: Run, trained: TrainedStages) -> Detector:
   weight = run.config.detect.fanogan_feature_weight
   outputs = lambda v, x: izif_residuals(fanogan, v, x, weight)[:2]
   return Detector("fanogan", jax.jit(outputs), variables, RESIDUAL_HEATMAP,
-                  {"stage": "izif_encoder", "step": run.config.detect.encoder_steps, "criterion": "last step"}, {})
+                  {"stage": ENCODER_STAGE, "step": run.config.detect.encoder_steps, "criterion": "last step"}, {},
+                  TrainedVariables(ENCODER_STAGE, variables_path=("encoder",)))
 
 
 BUILDERS: dict[str, Callable[[Run, TrainedStages], Detector]] = {

@@ -17,25 +17,25 @@ from gancbam_jax.models.variables import Variables
 COLLECTIONS = ("params", "batch_stats")
 
 
-def _subtree(tree: Mapping[str, Any], path: tuple[str, ...]) -> Any:
+def subtree(tree: Mapping[str, Any], path: tuple[str, ...]) -> Any:
   """The subtree of nested dicts at `path`."""
   for key in path:
     tree = tree[key]
   return tree
 
 
-def _check_same_layout(source: Any, target: Any, what: str) -> None:
+def check_same_layout(source: Any, target: Any, what: str) -> None:
   """Raises ValueError unless both trees have the same keys, shapes and dtypes."""
   shapes = lambda tree: jax.tree.map(lambda leaf: (leaf.shape, leaf.dtype), tree)
   if shapes(source) != shapes(target):
     raise ValueError(f"{what}: source and target differ in structure, shapes or dtypes")
 
 
-def _with_subtree(tree: Mapping[str, Any], path: tuple[str, ...], value: Any) -> dict[str, Any]:
+def replace_subtree(tree: Mapping[str, Any], path: tuple[str, ...], value: Any) -> dict[str, Any]:
   """A copy of `tree` (copied along `path` only) with the subtree at `path` replaced by `value`."""
   if not path:
     return value
-  return {**tree, path[0]: _with_subtree(tree[path[0]], path[1:], value)}
+  return {**tree, path[0]: replace_subtree(tree[path[0]], path[1:], value)}
 
 
 def _graft(source: Variables, source_path: tuple[str, ...], target: Variables, target_path: tuple[str, ...]) -> Variables:
@@ -45,9 +45,9 @@ def _graft(source: Variables, source_path: tuple[str, ...], target: Variables, t
     if collection not in target:
       continue
     # Fresh containers around the (immutable) source arrays: the result shares no dict with the inputs.
-    copied = jax.tree.map(lambda leaf: leaf, _subtree(source[collection], source_path))
-    _check_same_layout(copied, _subtree(target[collection], target_path), f"{collection}/{'/'.join(target_path)}")
-    grafted[collection] = _with_subtree(target[collection], target_path, copied)
+    copied = jax.tree.map(lambda leaf: leaf, subtree(source[collection], source_path))
+    check_same_layout(copied, subtree(target[collection], target_path), f"{collection}/{'/'.join(target_path)}")
+    grafted[collection] = replace_subtree(target[collection], target_path, copied)
   return grafted
 
 

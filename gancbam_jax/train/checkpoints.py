@@ -34,6 +34,10 @@ class StageCheckpoints:
     """The newest completely written step, or None."""
     return self._manager.latest_step()
 
+  def all_steps(self) -> list[int]:
+    """Every completely written step still kept, oldest first."""
+    return sorted(self._manager.all_steps())
+
   def save(self, step: int, state: Any, meta: dict) -> None:
     """Starts an asynchronous save of `state` (a pytree of arrays) and `meta` (JSON) at `step`."""
     self._manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)),
