@@ -115,14 +115,34 @@ def headline(results: dict) -> str:
   return f"{results['method']} on the test split ({results['evaluation']}): {shown}"
 
 
-def evaluate_workdir(workdir: str | pathlib.Path) -> dict:
-  """Recomputes results.json, figures and report.md of a finished run from its checkpoints, without training."""
-  workdir = pathlib.Path(workdir).expanduser().resolve()
+def read_run_config(workdir: pathlib.Path) -> ml_collections.ConfigDict:
+  """The checked config.json of a run directory written by launch/train.py."""
   path = workdir / "config.json"
   if not path.is_file():
     raise FileNotFoundError(f"{path} does not exist: {workdir} is not a run directory of launch/train.py")
   config = ml_collections.ConfigDict(json.loads(path.read_text()))
   validate_detection_config(config)
-  if config.eval.folds > 1:
+  return config
+
+
+def saved_fold(workdir: pathlib.Path) -> tuple[int, int] | None:
+  """(k, K) when the run directory is fold k of a K-fold cross-validation (folds/fold<k>), else None."""
+  path = workdir / "split.json"
+  if not path.is_file():
+    return None
+  split = json.loads(path.read_text())
+  return (split["fold"], split["folds"]) if "fold" in split else None
+
+
+def evaluate_workdir(workdir: str | pathlib.Path) -> dict:
+  """Recomputes results.json, figures and report.md of a finished run from its checkpoints, without training.
+
+  `workdir` is a single-split run, a cross-validation (every fold and the pooled results), or one
+  fold's directory of a cross-validation.
+  """
+  workdir = pathlib.Path(workdir).expanduser().resolve()
+  config = read_run_config(workdir)
+  fold = saved_fold(workdir)
+  if config.eval.folds > 1 and fold is None:
     return cross_validate(config, workdir, restore_only=True)
-  return _train_and_evaluate(config, workdir, None, restore_only=True).results
+  return _train_and_evaluate(config, workdir, fold, restore_only=True).results
