@@ -120,7 +120,7 @@ def _posterior_outputs(model: nn.Module, score_of_logits: Callable[[jax.Array], 
   """Scores from a classifier-like model's logits; heatmap = its attention, else gradient saliency."""
   logits, sown = model.apply(variables, images, train=False, mutable=["intermediates"])
   scores = score_of_logits(logits)
-  heatmaps = _finest_attention(sown["intermediates"])
+  heatmaps = _finest_attention(sown.get("intermediates", {}))  # nothing is sown without attention
   if heatmaps is None:
     total = lambda x: score_of_logits(model.apply(variables, x, train=False)).sum()
     heatmaps = jnp.abs(jax.grad(total)(images))[..., 0]
