@@ -17,9 +17,15 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 
 install: $(VENV)/.installed
 
+# Train and evaluate, export the detector, then score slices it has never seen (a new synthetic
+# set, seed 1) as a user would score new scans.
 demo: install
 	$(PY) launch/inspect_data.py --config configs/default.py --json $(DEMO_DIR)/load_report.json
 	$(PY) launch/train.py --config configs/default.py --workdir $(DEMO_DIR)/run
+	$(PY) launch/export.py --workdir $(DEMO_DIR)/run --out $(DEMO_DIR)/export
+	$(PY) launch/make_dataset.py --out $(DEMO_DIR)/new_scans --n 24 --seed 1
+	$(PY) launch/detect.py --model $(DEMO_DIR)/export --input $(DEMO_DIR)/new_scans/dicom_dir \
+		--out $(DEMO_DIR)/detect/scores.csv --heatmaps $(DEMO_DIR)/detect/heatmaps
 
 test: install
 	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile tests
