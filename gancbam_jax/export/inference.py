@@ -22,7 +22,8 @@ import numpy as np
 import tqdm
 
 from gancbam_jax.data.dicom import DicomReadError, read_ct_slices
-from gancbam_jax.data.preprocess import preprocess_frames
+from gancbam_jax.data.normalize import MinMaxStats
+from gancbam_jax.data.preprocess import PreprocessSettings, preprocess_frames
 from gancbam_jax.export.inputs import InputFile
 from gancbam_jax.export.overlay import save_overlay
 from gancbam_jax.export.runtime import ExportedDetector
@@ -63,14 +64,13 @@ class DetectionSummary:
             f"slices in {self.flagged_files} files; failed: {self.failed_files} files (see the error column)")
 
 
-def _read_rows(file: InputFile, model: ExportedDetector) -> list[_Row]:
+def _read_rows(file: InputFile, settings: PreprocessSettings, normalization: MinMaxStats) -> list[_Row]:
   """The file's slices, preprocessed as in training, or one error row saying why it cannot be scored."""
-  settings = model.preprocess
   if not file.path.is_file():
     return [_Row(file, error="file not found")]
   try:
     decoded = read_ct_slices(file.path, multiframe=settings.multiframe, modalities=settings.modalities)
-    images = model.normalization.apply(preprocess_frames(decoded.hu, settings))
+    images = normalization.apply(preprocess_frames(decoded.hu, settings))
   except DicomReadError as e:
     return [_Row(file, error=e.reason)]
   except Exception as e:  # One strange file must not end a run over thousands; its row says what happened.
@@ -137,8 +137,9 @@ def detect_files(model: ExportedDetector, inputs: Sequence[InputFile], out_csv: 
     writer = csv.writer(f)
     writer.writerow(COLUMNS)
     rows = _RowWriter(model, writer, batch_size, heatmaps_dir)
+    settings, normalization = model.preprocess, model.normalization
     for file in tqdm.tqdm(inputs, desc="detect", unit="file", disable=not (progress and sys.stderr.isatty())):
-      read = _read_rows(file, model)
+      read = _read_rows(file, settings, normalization)
       failed += read[0].image is None
       rows.add(read)
     rows.flush()

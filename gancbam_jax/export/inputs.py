@@ -52,11 +52,15 @@ def list_inputs(input_path: str | pathlib.Path) -> list[InputFile]:
   """The files to score, in a stable order (sorted within a directory, CSV order for a CSV).
 
   Raises:
-    InputError: the path does not exist, or the CSV has no 'path' column or an empty path.
+    InputError: the path does not exist, a directory holds no files, or the CSV has no 'path' column or
+      an empty path.
   """
   root = pathlib.Path(input_path).expanduser().resolve()
   if root.is_dir():
-    return [InputFile(path=p, name=p.relative_to(root).as_posix()) for p in sorted(root.rglob("*")) if p.is_file()]
+    files = [InputFile(path=p, name=p.relative_to(root).as_posix()) for p in sorted(root.rglob("*")) if p.is_file()]
+    if not files:
+      raise InputError(f"{root} holds no files; point --input at the directory of the DICOM files")
+    return files
   if root.is_file():
     if root.suffix.lower() == ".csv":
       return _list_csv(root)

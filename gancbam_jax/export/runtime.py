@@ -5,7 +5,7 @@
   labels = detector.labels(scores)
 
 The serialised function carries its weights; deserialising it needs no Flax module, so a
-deployment can run it on any jax install of a compatible version (manifest: jax_version).
+deployment can run it on any jax install of a compatible version (the manifest's versions.jax).
 """
 
 from __future__ import annotations

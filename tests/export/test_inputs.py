@@ -53,3 +53,9 @@ def test_a_csv_row_without_a_path_is_refused_naming_its_line(tmp_path):
 def test_a_missing_input_is_refused(tmp_path):
   with pytest.raises(InputError, match="does not exist"):
     list_inputs(tmp_path / "nowhere")
+
+
+def test_an_empty_directory_is_refused(tmp_path):
+  (tmp_path / "empty" / "nested").mkdir(parents=True)
+  with pytest.raises(InputError, match="holds no files"):
+    list_inputs(tmp_path / "empty")
