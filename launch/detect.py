@@ -8,8 +8,9 @@ that cannot be read gets a row with its error in the 'error' column; the others 
 
 import sys
 
-from absl import app, flags, logging
+from absl import app, flags
 
+from gancbam_jax import cli
 from gancbam_jax.export import ExportedDetector, ExportError, InputError, detect_files, list_inputs
 
 _MODEL = flags.DEFINE_string("model", None, "Export directory written by launch/export.py.", required=True)
@@ -20,11 +21,7 @@ _BATCH_SIZE = flags.DEFINE_integer("batch-size", 64, "Slices scored per call of 
 
 
 def main(argv):
-  if len(argv) > 1:
-    sys.exit(f"error: unexpected arguments {argv[1:]}; the options are --model, --input, --out, --heatmaps and "
-             "--batch-size")
-  if not flags.FLAGS["verbosity"].present:
-    logging.set_verbosity(logging.WARNING)
+  cli.begin(argv, "--model, --input, --out, --heatmaps and --batch-size")
   try:
     model = ExportedDetector.load(_MODEL.value)
     inputs = list_inputs(_INPUT.value)

@@ -9,8 +9,9 @@ not finished or whose data no longer splits as it did.
 import pathlib
 import sys
 
-from absl import app, flags, logging
+from absl import app, flags
 
+from gancbam_jax import cli
 from gancbam_jax.data import DatasetLayoutError, SplitError
 from gancbam_jax.detect import IncompleteRunError, evaluate_workdir, headline
 from gancbam_jax.train import ConfigError
@@ -19,10 +20,7 @@ _WORKDIR = flags.DEFINE_string("workdir", None, "Run directory written by launch
 
 
 def main(argv):
-  if len(argv) > 1:
-    sys.exit(f"error: unexpected arguments {argv[1:]}; the only option is --workdir")
-  if not flags.FLAGS["verbosity"].present:
-    logging.set_verbosity(logging.WARNING)
+  cli.begin(argv, "--workdir")
   try:
     results = evaluate_workdir(_WORKDIR.value)
   except (ConfigError, DatasetLayoutError, SplitError, IncompleteRunError, FileNotFoundError) as e:

@@ -9,8 +9,9 @@ measured on the run's validation and test splits. Loading the export needs only 
 
 import sys
 
-from absl import app, flags, logging
+from absl import app, flags
 
+from gancbam_jax import cli
 from gancbam_jax.data import DatasetLayoutError, SplitError
 from gancbam_jax.detect import IncompleteRunError
 from gancbam_jax.export.writer import export_run
@@ -25,10 +26,7 @@ _STEP = flags.DEFINE_integer("step", None, "A kept checkpoint step of the detect
 
 
 def main(argv):
-  if len(argv) > 1:
-    sys.exit(f"error: unexpected arguments {argv[1:]}; the options are --workdir, --out and --step")
-  if not flags.FLAGS["verbosity"].present:
-    logging.set_verbosity(logging.WARNING)
+  cli.begin(argv, "--workdir, --out and --step")
   try:
     manifest = export_run(_WORKDIR.value, _OUT.value, _STEP.value)
   except (ConfigError, DatasetLayoutError, SplitError, IncompleteRunError, FileNotFoundError, ValueError) as e:

@@ -10,9 +10,10 @@ gives its command. The workdir then holds results.json and report.md (see README
 import pathlib
 import sys
 
-from absl import app, flags, logging
+from absl import app, flags
 from ml_collections import config_flags
 
+from gancbam_jax import cli
 from gancbam_jax.data import DatasetLayoutError, SplitError
 from gancbam_jax.detect import headline, run_experiment
 from gancbam_jax.train import ConfigError, NonFiniteLossError
@@ -24,11 +25,7 @@ _WORKDIR = flags.DEFINE_string("workdir", None, "Run directory: checkpoints, met
 
 
 def main(argv):
-  if len(argv) > 1:
-    sys.exit(f"error: unexpected arguments {argv[1:]}; options are --config, --config.<field>=... and --workdir")
-  if not flags.FLAGS["verbosity"].present:
-    # Orbax logs every save step at INFO; stage summaries and the progress bar say what matters.
-    logging.set_verbosity(logging.WARNING)
+  cli.begin(argv, "--config, --config.<field>=... and --workdir")
   try:
     results = run_experiment(_CONFIG.value, _WORKDIR.value)
   except (ConfigError, DatasetLayoutError, SplitError, NonFiniteLossError) as e:
