@@ -17,25 +17,30 @@ def device_name() -> str:
   return f"{device.platform}: {device.device_kind}"
 
 
-def detection_times(detect, image_size: int, repeats: int, seed: int = 0) -> dict:
-  """p50 and p95 ms per image, compile time and images/s of `detect(images)` at each timed batch size.
+def time_calls(detect, images, repeats: int) -> tuple[float, np.ndarray]:
+  """(seconds of the first, compiling call; seconds of each of `repeats` later calls) of `detect(images)`.
 
-  The first call per batch size compiles and is timed separately; each later call is timed until
-  its outputs are ready, so asynchronous dispatch does not hide any work.
+  Each call is timed until its outputs are ready, so asynchronous dispatch does not hide any work.
   """
+  began = time.perf_counter()
+  jax.block_until_ready(detect(images))
+  compile_s = time.perf_counter() - began
+  per_call = []
+  for _ in range(repeats):
+    began = time.perf_counter()
+    jax.block_until_ready(detect(images))
+    per_call.append(time.perf_counter() - began)
+  return compile_s, np.asarray(per_call)
+
+
+def detection_times(detect, image_size: int, repeats: int, seed: int = 0) -> dict:
+  """p50 and p95 ms per image, compile time and images/s of `detect(images)` at each timed batch size."""
   timing = {"device": device_name(), "timing_repeats": repeats}
   rng = np.random.default_rng(seed)
   for batch in TIMED_BATCH_SIZES:
     images = jnp.asarray(rng.uniform(size=(batch, image_size, image_size, 1)).astype(np.float32))
-    began = time.perf_counter()
-    jax.block_until_ready(detect(images))
-    timing[f"compile_s_batch{batch}"] = time.perf_counter() - began
-    per_call = []
-    for _ in range(repeats):
-      began = time.perf_counter()
-      jax.block_until_ready(detect(images))
-      per_call.append(time.perf_counter() - began)
-    per_image_ms = np.asarray(per_call) * 1e3 / batch
+    timing[f"compile_s_batch{batch}"], per_call = time_calls(detect, images, repeats)
+    per_image_ms = per_call * 1e3 / batch
     timing[f"detection_ms_p50_batch{batch}"] = float(np.percentile(per_image_ms, 50))
     timing[f"detection_ms_p95_batch{batch}"] = float(np.percentile(per_image_ms, 95))
     timing[f"images_per_s_batch{batch}"] = float(batch / np.median(per_call))
