@@ -19,9 +19,10 @@ import optax
 from jax.sharding import NamedSharding
 
 from gancbam_jax import models
+from gancbam_jax.batching import map_in_batches
 from gancbam_jax.train import parallel
 from gancbam_jax.train.augment import SyntheticImages
-from gancbam_jax.train.batches import draw_batch, map_in_batches
+from gancbam_jax.train.batches import draw_batch
 from gancbam_jax.train.checkpoints import StageCheckpoints
 from gancbam_jax.train.loop import StageSchedule
 from gancbam_jax.train.pipeline import Run, TrainingSet

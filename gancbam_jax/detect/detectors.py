@@ -20,6 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from gancbam_jax import models
+from gancbam_jax.batching import map_in_batches
 from gancbam_jax.detect.classifier import STAGE as CLASSIFIER_STAGE
 from gancbam_jax.detect.classifier import train_classifier
 from gancbam_jax.detect.normality import (
@@ -30,7 +31,6 @@ from gancbam_jax.detect.normality import (
     train_normal_autoencoder,
 )
 from gancbam_jax.models.transfer import check_same_layout, replace_subtree, subtree
-from gancbam_jax.train.batches import map_in_batches
 from gancbam_jax.train.checkpoints import StageCheckpoints
 from gancbam_jax.train.pipeline import Run, TrainedStages
 

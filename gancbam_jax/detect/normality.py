@@ -21,8 +21,9 @@ import numpy as np
 from jax.sharding import NamedSharding
 
 from gancbam_jax import models
+from gancbam_jax.batching import map_in_batches
 from gancbam_jax.train import parallel
-from gancbam_jax.train.batches import draw_batch, map_in_batches
+from gancbam_jax.train.batches import draw_batch
 from gancbam_jax.train.loop import StageSchedule
 from gancbam_jax.train.pipeline import Run, pretrain_autoencoder, train_bagan
 from gancbam_jax.train.state import TrainState, adam, all_finite, create_train_state

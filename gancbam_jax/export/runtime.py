@@ -16,6 +16,7 @@ import jax
 import numpy as np
 from jax import export
 
+from gancbam_jax.batching import map_in_batches
 from gancbam_jax.data.normalize import MinMaxStats
 from gancbam_jax.data.preprocess import PreprocessSettings
 from gancbam_jax.export.manifest import MODEL_FILE, read_manifest
@@ -76,25 +77,13 @@ class ExportedDetector:
     return np.asarray(scores), np.asarray(heatmaps)
 
   def score(self, images, batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
-    """Scores and heatmaps of any number of images, in batches of `batch_size`.
-
-    The last batch is padded to full size so that one compiled shape serves every batch.
-    """
+    """Scores and heatmaps of any number of images, in batches of `batch_size` (one compiled shape)."""
     images = self.check_images(images)
     if batch_size < 1:
       raise ValueError(f"batch_size must be positive, got {batch_size}")
-    scores, heatmaps = [], []
-    for start in range(0, len(images), batch_size):
-      batch = images[start:start + batch_size]
-      n = len(batch)
-      if n < batch_size:
-        batch = np.concatenate([batch, np.zeros((batch_size - n, *batch.shape[1:]), batch.dtype)])
-      s, h = self(batch)
-      scores.append(s[:n])
-      heatmaps.append(h[:n])
-    if not scores:
+    if not len(images):
       return np.zeros((0,), np.float32), np.zeros((0, *self.input_shape[:2]), np.float32)
-    return np.concatenate(scores), np.concatenate(heatmaps)
+    return map_in_batches(self, images, batch_size)
 
   def labels(self, scores: np.ndarray) -> list[str]:
     """The class name each score means at the manifest's threshold (validation-chosen)."""

@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gancbam_jax.train.batches import map_in_batches
+from gancbam_jax.batching import map_in_batches
 from gancbam_jax.train.gaussians import ClassGaussians, sample_latents
 from gancbam_jax.train.state import TrainState
 

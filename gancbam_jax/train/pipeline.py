@@ -30,10 +30,10 @@ import numpy as np
 from absl import logging
 
 from gancbam_jax import models, plotting
+from gancbam_jax.batching import map_in_batches
 from gancbam_jax.train import parallel
 from gancbam_jax.train.augment import SyntheticImages, balancing_counts, diversity_report, generate_class_images
 from gancbam_jax.train.bagan import GanState, bagan_step
-from gancbam_jax.train.batches import map_in_batches
 from gancbam_jax.train.checkpoints import StageCheckpoints
 from gancbam_jax.train.data import TrainingData, prepare_training_data
 from gancbam_jax.train.gaussians import ClassGaussians, fit_class_gaussians

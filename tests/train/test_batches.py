@@ -5,8 +5,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from gancbam_jax.batching import map_in_batches
 from gancbam_jax.train import parallel
-from gancbam_jax.train.batches import draw_batch, map_in_batches
+from gancbam_jax.train.batches import draw_batch
 
 
 def test_draw_batch_returns_distinct_matching_pairs():
