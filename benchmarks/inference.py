@@ -15,7 +15,6 @@ and ms per image.
 
 import argparse
 import datetime
-import functools
 import json
 import tempfile
 
@@ -24,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from gancbam_jax import models
-from gancbam_jax.detect.detectors import Detector, TrainedVariables, _anomalous_probability, _posterior_outputs
+from gancbam_jax.detect.detectors import Detector, TrainedVariables, classifier_outputs
 from gancbam_jax.detect.timing import device_name, time_calls
 from gancbam_jax.export import ExportedDetector
 from gancbam_jax.export.writer import serving_function, write_export
@@ -37,7 +36,7 @@ def build_detector(variant: str, image_size: int, latent_dim: int) -> Detector:
   """The classifier detector with freshly initialised weights."""
   autoencoder = models.build_autoencoder(variant, image_size, latent_dim, jnp.float32, models.DEFAULT_UPSAMPLE)
   classifier = models.build_classifier(autoencoder)
-  outputs = functools.partial(_posterior_outputs, classifier, functools.partial(_anomalous_probability, 1))
+  outputs = classifier_outputs(classifier, 1)
   return Detector("classifier", jax.jit(outputs), models.init_variables(classifier, jax.random.key(0)),
                   "attention", {}, {}, TrainedVariables("classifier"))
 

@@ -131,6 +131,11 @@ def _anomalous_probability(anomalous_index: int, logits: jax.Array) -> jax.Array
   return jax.nn.softmax(logits)[:, anomalous_index]
 
 
+def classifier_outputs(classifier: nn.Module, anomalous_index: int) -> Callable:
+  """`outputs(variables, images)` of an image classifier: softmax p(anomalous class) and its heatmap."""
+  return functools.partial(_posterior_outputs, classifier, functools.partial(_anomalous_probability, anomalous_index))
+
+
 def _real_class_posterior(n_classes: int, anomalous_index: int, logits: jax.Array) -> jax.Array:
   # p_anomalous / (1 - p_fake) is the softmax over the real classes' logits alone: the same value,
   # without the 0/0 of a slice that D is certain is fake.
@@ -148,8 +153,7 @@ def _heatmap_kind(run: Run) -> str:
 
 def classifier_detector(run: Run, trained: TrainedStages) -> Detector:
   state, selection = train_classifier(run, trained.autoencoder, trained.synthetic)
-  outputs = functools.partial(_posterior_outputs, models.build_classifier(run.autoencoder),
-                              functools.partial(_anomalous_probability, run.data.dataset.anomalous_index))
+  outputs = classifier_outputs(models.build_classifier(run.autoencoder), run.data.dataset.anomalous_index)
   synthetic = run.data.class_counts(trained.synthetic.labels)
   return Detector("classifier", jax.jit(outputs), state.variables, _heatmap_kind(run), selection,
                   {name: n for name, n in synthetic.items() if n}, TrainedVariables(CLASSIFIER_STAGE))

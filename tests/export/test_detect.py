@@ -6,7 +6,6 @@ is tested in test_export_run.py.
 """
 
 import csv
-import functools
 import pathlib
 import subprocess
 import sys
@@ -20,7 +19,7 @@ import pytest
 from gancbam_jax import models
 from gancbam_jax.data import PreprocessSettings, load_ct_dataset
 from gancbam_jax.data.normalize import MinMaxStats
-from gancbam_jax.detect.detectors import Detector, TrainedVariables, _anomalous_probability, _posterior_outputs
+from gancbam_jax.detect.detectors import Detector, TrainedVariables, classifier_outputs
 from gancbam_jax.export import COLUMNS, ExportedDetector, ExportError, detect_files, list_inputs
 from gancbam_jax.export.inference import heatmap_path
 from gancbam_jax.export.manifest import MANIFEST_FILE, MODEL_FILE
@@ -40,7 +39,7 @@ def exported(tmp_path_factory):
   autoencoder = models.build_autoencoder("cbam", IMAGE_SIZE, 16, jnp.float32, "subpixel")
   classifier = models.build_classifier(autoencoder)
   variables = models.init_variables(classifier, jax.random.key(0))
-  outputs = jax.jit(functools.partial(_posterior_outputs, classifier, functools.partial(_anomalous_probability, 1)))
+  outputs = jax.jit(classifier_outputs(classifier, 1))
   detector = Detector("classifier", outputs, variables, "attention", {}, {}, TrainedVariables("classifier"))
   function = serving_function(detector, IMAGE_SIZE)
   out = tmp_path_factory.mktemp("export")

@@ -11,9 +11,8 @@ from gancbam_jax import models
 from gancbam_jax.detect.detectors import (
     Detector,
     TrainedVariables,
-    _anomalous_probability,
-    _posterior_outputs,
     _reconstruction_outputs,
+    classifier_outputs,
 )
 from gancbam_jax.detect.normality import FAnoGanModels, izif_residuals
 from gancbam_jax.export import ExportedDetector
@@ -29,7 +28,7 @@ def _autoencoder(variant="cbam"):
 
 def _classifier(variant):
   classifier = models.build_classifier(_autoencoder(variant))
-  outputs = functools.partial(_posterior_outputs, classifier, functools.partial(_anomalous_probability, 1))
+  outputs = classifier_outputs(classifier, 1)
   return outputs, models.init_variables(classifier, jax.random.key(0))
 
 
