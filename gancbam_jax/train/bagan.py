@@ -107,11 +107,15 @@ def generator_update(generator: TrainState, discriminator: TrainState, key: jax.
 
 
 def bagan_step(state: GanState, key: jax.Array, images: jax.Array, labels: jax.Array, latent_mean: jax.Array,
-               latent_scale: jax.Array, *, batch_size: int, n_classes: int,
+               latent_scale: jax.Array, *, batch_size: int, n_classes: int, bootstrap: bool = False,
                batch_sharding: NamedSharding | None = None) -> tuple[GanState, dict]:
-  """One D step, then one G step against the updated D; returns the new state and metrics."""
+  """One D step, then one G step against the updated D; returns the new state and metrics.
+
+  With one class and z ~ N(0, I) this is a DCGAN step (real vs fake); `bootstrap` draws the real
+  batch with replacement, as ATR-GAN's "batching" does for a handful of minority images.
+  """
   k_batch, k_discriminator, k_generator = jax.random.split(key, 3)
-  x_real, y_real = draw_batch(k_batch, images, labels, batch_size, batch_sharding)
+  x_real, y_real = draw_batch(k_batch, images, labels, batch_size, batch_sharding, bootstrap)
   discriminator, metrics = discriminator_update(state.generator, state.discriminator, x_real, y_real, k_discriminator,
                                                 latent_mean, latent_scale, n_classes)
   generator, g_loss = generator_update(state.generator, discriminator, k_generator,

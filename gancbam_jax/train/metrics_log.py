@@ -61,7 +61,9 @@ def _is_stale(line: str, stage: str, step: int) -> bool:
 
 
 def read_metrics(workdir: str | pathlib.Path, stage: str | None = None) -> list[dict]:
-  """The records of metrics.jsonl, optionally of one stage only."""
+  """The records of metrics.jsonl, optionally of one stage only; none for a run that trained no stage."""
   path = pathlib.Path(workdir) / METRICS_FILE
+  if not path.exists():
+    return []
   records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
   return [r for r in records if stage is None or r["stage"] == stage]

@@ -1,9 +1,9 @@
 """The training pipeline of METHOD.md §3: autoencoder -> class Gaussians -> BAGAN -> augmentation.
 
 `train(config, workdir)` runs every stage that has not finished yet, so calling it again with the
-same workdir resumes from the latest checkpoint; `prepare_run` and `train_stages` are its parts,
-which detection reuses (a run prepared with `restore_only` restores finished stages and refuses
-to train). The autoencoder and BAGAN stages take a `TrainingSet`, so the normal-only models of
+same workdir resumes from the latest checkpoint; `prepare_run` and `TrainedStages` are its parts,
+which detection reuses: each detector trains only the stages it needs, and a run prepared with
+`restore_only` restores finished stages and refuses to train. The autoencoder and BAGAN stages take a `TrainingSet`, so the normal-only models of
 the reconstruction and f-AnoGAN detectors train with the same code. Layout of the workdir:
 
   config.json            the config of the latest run (run-defining fields may not change)
@@ -304,29 +304,58 @@ def prepare_run(config: ml_collections.ConfigDict, workdir: str | pathlib.Path, 
   return run
 
 
-@dataclasses.dataclass(frozen=True)
 class TrainedStages:
-  """What the training stages hand to detection."""
+  """The training stages of a run, each trained (or restored) the first time something asks for it.
 
-  autoencoder: TrainState
-  gan: GanState
-  synthetic: SyntheticImages
-  summary: dict  # also train_summary.json
+  A detector takes only what it needs: the feature baselines none, the class-weighted classifier
+  the autoencoder, the BAGAN classifier everything. Each stage finished adds its report to
+  `summary` and rewrites train_summary.json.
+  """
+
+  def __init__(self, run: Run):
+    self._run = run
+    self.summary = {"devices": [str(d) for d in run.mesh.devices.flat], "data": run.data.summary(), "stages": []}
+
+  def _record(self, **entries) -> None:
+    for key, value in entries.items():
+      if key == "stages":
+        self.summary["stages"].append(value)
+      else:
+        self.summary[key] = value
+    _write_json(self._run, "train_summary.json", self.summary)
+
+  @functools.cached_property
+  def autoencoder(self) -> TrainState:
+    state, report = pretrain_autoencoder(self._run, self._run.train_set)
+    self._run.announce(report.line())
+    self._record(stages=dataclasses.asdict(report))
+    return state
+
+  @functools.cached_property
+  def _bagan(self) -> tuple[GanState, ClassGaussians]:
+    gan, gaussians, report = train_bagan(self._run, self.autoencoder, self._run.train_set)
+    self._run.announce(report.line())
+    self._record(stages=dataclasses.asdict(report))
+    return gan, gaussians
+
+  @property
+  def gan(self) -> GanState:
+    return self._bagan[0]
+
+  @functools.cached_property
+  def synthetic(self) -> SyntheticImages:
+    synthetic, augmentation = augment_training_set(self._run, self.gan.generator, self._bagan[1])
+    self._run.announce(f"stage augmentation: {augmentation['synthetic']} synthetic training images "
+                       f"(real: {augmentation['real']})")
+    self._record(augmentation=augmentation)
+    return synthetic
 
 
 def train_stages(run: Run) -> TrainedStages:
   """Runs (or restores) the autoencoder, BAGAN and augmentation stages of a prepared run."""
-  autoencoder_state, ae_report = pretrain_autoencoder(run, run.train_set)
-  run.announce(ae_report.line())
-  gan_state, gaussians, gan_report = train_bagan(run, autoencoder_state, run.train_set)
-  run.announce(gan_report.line())
-  synthetic, augmentation = augment_training_set(run, gan_state.generator, gaussians)
-  run.announce(f"stage augmentation: {augmentation['synthetic']} synthetic training images "
-               f"(real: {augmentation['real']})")
-  summary = {"devices": [str(d) for d in run.mesh.devices.flat], "data": run.data.summary(),
-             "stages": [dataclasses.asdict(ae_report), dataclasses.asdict(gan_report)], "augmentation": augmentation}
-  _write_json(run, "train_summary.json", summary)
-  return TrainedStages(autoencoder_state, gan_state, synthetic, summary)
+  trained = TrainedStages(run)
+  _ = trained.synthetic  # augmentation needs BAGAN, which needs the autoencoder: every stage runs
+  return trained
 
 
 def train(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> dict:

@@ -18,6 +18,15 @@ def test_draw_batch_returns_distinct_matching_pairs():
   assert len(np.unique(np.asarray(y))) == 32
 
 
+def test_a_bootstrap_batch_fills_a_batch_larger_than_the_set():
+  images = jnp.arange(5, dtype=jnp.float32).reshape(5, 1, 1, 1)
+  labels = jnp.arange(5, dtype=jnp.int32)
+  x, y = draw_batch(jax.random.key(0), images, labels, 32, bootstrap=True)
+  np.testing.assert_array_equal(np.asarray(x).ravel(), np.asarray(y))
+  assert y.shape == (32,) and set(np.asarray(y).tolist()) <= set(range(5))
+  assert len(np.unique(np.asarray(y))) < 32  # drawn with replacement
+
+
 def test_draw_batch_is_split_over_the_mesh():
   mesh = parallel.data_mesh(0)
   images = parallel.replicate(jnp.zeros((40, 2, 2, 1)), mesh)
