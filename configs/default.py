@@ -36,6 +36,10 @@ def get_data_config() -> ml_collections.ConfigDict:
   data.phantom.n = 240
   data.phantom.seed = 0
   data.phantom.preset = "medium"  # easy | medium | hard
+  # Robustness sweeps fix one property of every slice instead of drawing it from the preset's range.
+  data.phantom.noise_hu = 0.0  # scanner noise standard deviation in HU; 0 keeps the preset's range
+  data.phantom.lesion_diameter_mm = 0.0  # every lesion's diameter; 0 keeps the preset's range
+  data.phantom.contrast_scale = 1.0  # multiplies the preset's lesion and nodule contrast ranges
 
   data.split = ml_collections.ConfigDict()
   data.split.val_fraction = 0.15
@@ -92,6 +96,16 @@ def get_detect_config() -> ml_collections.ConfigDict:
   # reconstruction and fanogan train their normal-only autoencoder and GAN with train.ae_* and train.gan_*.
   detect.encoder_steps = 200  # fanogan: steps of the izi_f encoder
   detect.fanogan_feature_weight = 1.0  # k in ||x - G(E(x))||^2 + k ||f_D(x) - f_D(G(E(x)))||^2
+  # classifier: how its training classes are balanced. bagan (the method: synthetic minority slices) |
+  # none (the imbalanced training split) | class_weights (loss weighted by inverse class frequency) |
+  # oversample (real minority slices drawn repeatedly)
+  detect.rebalance = "bagan"
+  # Baselines (METHOD.md §6). gda | isolation_forest | ocsvm score principal components of the pixels,
+  # fitted on normal training slices.
+  detect.pca_components = 16
+  detect.atr_gan_steps = 200  # atr_gan: DCGAN steps on the minority class
+  detect.aclae_steps = 300  # aclae_dt: steps of the ConvLSTM autoencoder of signature matrices
+  detect.aclae_bands = 16  # aclae_dt: column bands (the "variables"); rows are time
   return detect
 
 

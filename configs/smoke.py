@@ -21,6 +21,8 @@ def get_config():
   config.train.sample_every = 2
   config.detect.classifier_epochs = 2
   config.detect.encoder_steps = 4
+  config.detect.atr_gan_steps = 4
+  config.detect.aclae_steps = 4
   config.eval.bootstrap = 100
   config.eval.timing_repeats = 3
   return config

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import pathlib
 
 import ml_collections
@@ -32,17 +33,55 @@ def dataset_root(data: ml_collections.ConfigDict) -> pathlib.Path:
   from gancbam_jax.data import phantom  # Only phantom users pay for importing the generator.
 
   spec = data.phantom
-  root = resolve_cache_dir(data.cache_dir) / "phantom" / f"{spec.preset}-n{spec.n}-seed{spec.seed}"
+  root = resolve_cache_dir(data.cache_dir) / "phantom" / f"{phantom_name(spec)}-n{spec.n}-seed{spec.seed}"
   if not (root / layouts.KAGGLE_TABLE).is_file():
-    phantom.write_dataset(root, n=spec.n, seed=spec.seed, preset=spec.preset)
+    phantom.write_dataset(root, n=spec.n, seed=spec.seed, preset=phantom_parameters(spec))
   return root
+
+
+def _fixed_properties(spec: ml_collections.ConfigDict) -> list[tuple[str, float, str]]:
+  """(short name, value, unit) of each property a sweep fixes or scales, in a stable order."""
+  fixed = []
+  if spec.noise_hu:
+    fixed.append(("noise", spec.noise_hu, "HU"))
+  if spec.lesion_diameter_mm:
+    fixed.append(("diameter", spec.lesion_diameter_mm, "mm"))
+  if spec.contrast_scale != 1.0:
+    fixed.append(("contrast", spec.contrast_scale, "x"))
+  return fixed
+
+
+def phantom_name(spec: ml_collections.ConfigDict) -> str:
+  """The preset's name plus each fixed property, e.g. 'medium' or 'medium-noise30HU-diameter8mm'."""
+  return "-".join([spec.preset, *(f"{name}{value:g}{unit}" for name, value, unit in _fixed_properties(spec))])
+
+
+def phantom_parameters(spec: ml_collections.ConfigDict):
+  """The preset's PhantomConfig with the sweep's fixed noise, lesion diameter and contrast scale applied.
+
+  Raises:
+    ValueError: a value the generator cannot use (PhantomConfig names the field).
+  """
+  from gancbam_jax.data import phantom  # Only phantom users pay for importing the generator.
+
+  config = phantom.resolve_config(spec.preset)
+  changes = {}
+  if spec.noise_hu:
+    changes["noise_hu"] = (spec.noise_hu, spec.noise_hu)
+  if spec.lesion_diameter_mm:
+    changes["lesion_diameter_mm"] = (spec.lesion_diameter_mm, spec.lesion_diameter_mm)
+  for field in ("nodule_contrast_hu", "lesion_contrast_hu"):
+    low, high = getattr(config, field)
+    changes[field] = (low * spec.contrast_scale, high * spec.contrast_scale)
+  return dataclasses.replace(config, **changes)
 
 
 def label_meaning(data: ml_collections.ConfigDict) -> tuple[str, str, bool]:
   """(dataset description, what "anomalous" means, whether that is a proxy label) for reports."""
   if data.source == "phantom":
     spec = data.phantom
-    return (f"built-in synthetic CT (phantom: n={spec.n}, preset {spec.preset}, seed {spec.seed})",
+    fixed = "".join(f", {name} {value:g} {unit}" for name, value, unit in _fixed_properties(spec))
+    return (f"built-in synthetic CT (phantom: n={spec.n}, preset {spec.preset}{fixed}, seed {spec.seed})",
             "anomalous = the phantom generator inserted a lesion into the slice (ground truth, known by construction)",
             False)
   described = data.label_meaning or (

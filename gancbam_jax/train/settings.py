@@ -48,6 +48,11 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
     require(getattr(train, field) > 0, f"train.{field}", f"must be positive, got {getattr(train, field)}")
   for field in ("ae_beta1", "gan_beta1"):
     require(0.0 <= getattr(train, field) < 1.0, f"train.{field}", f"must lie in [0, 1), got {getattr(train, field)}")
+  phantom = config.data.phantom
+  for field in ("noise_hu", "lesion_diameter_mm"):
+    require(getattr(phantom, field) >= 0, f"data.phantom.{field}",
+            f"must be 0 (the preset's range) or positive, got {getattr(phantom, field)}")
+  require(phantom.contrast_scale > 0, "data.phantom.contrast_scale", f"must be positive, got {phantom.contrast_scale}")
   require(train.gaussian_ridge >= 0, "train.gaussian_ridge", f"must be non-negative, got {train.gaussian_ridge}")
 
 
