@@ -38,7 +38,7 @@ def build_detector(variant: str, image_size: int, latent_dim: int) -> Detector:
   classifier = models.build_classifier(autoencoder)
   outputs = classifier_outputs(classifier, 1)
   return Detector("classifier", jax.jit(outputs), models.init_variables(classifier, jax.random.key(0)),
-                  "attention", {}, {}, TrainedVariables("classifier"))
+                  "attention", {}, {}, TrainedVariables("classifier"), "a freshly initialised classifier")
 
 
 def time_batches(detect, image_size: int, repeats: int) -> dict:

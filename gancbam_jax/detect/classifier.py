@@ -2,13 +2,16 @@
 
 Its trunk starts from the pretrained encoder (BAGAN's transfer), its head is fresh, and it learns
 normal vs anomalous from the training split with the minority class topped up by the generator
-until the classes balance. Training is counted in epochs of ceil(N / batch) steps over that set, so
-the per-epoch training and validation accuracy and loss of the paper's Figs. 3-4 exist; the epoch
-with the lowest validation loss is kept (checkpoint selection on validation only).
+until the classes balance. `detect.rebalance` swaps that augmentation for the ablations a user
+would try first: no rebalancing, a loss weighted by inverse class frequency, or plain oversampling
+of the real minority slices. Training is counted in epochs of ceil(N / batch) steps over the
+training set, so the per-epoch training and validation accuracy and loss of the paper's Figs. 3-4
+exist; the epoch with the lowest validation loss is kept (checkpoint selection on validation only).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 
@@ -21,27 +24,29 @@ from jax.sharding import NamedSharding
 from gancbam_jax import models
 from gancbam_jax.batching import map_in_batches
 from gancbam_jax.train import parallel
-from gancbam_jax.train.augment import SyntheticImages
+from gancbam_jax.train.augment import SyntheticImages, balancing_counts
 from gancbam_jax.train.batches import draw_batch
 from gancbam_jax.train.checkpoints import StageCheckpoints
 from gancbam_jax.train.loop import StageSchedule
-from gancbam_jax.train.pipeline import Run, TrainingSet
+from gancbam_jax.train.pipeline import Run, TrainedStages, TrainingSet
 from gancbam_jax.train.state import TrainState, adam, all_finite, create_train_state
 
 STAGE = "classifier"
+REBALANCING = ("bagan", "none", "class_weights", "oversample")
 SELECTION_CRITERION = "lowest validation loss"
 ADAM_BETA1 = 0.9  # Adam's usual decay: the classifier is not adversarial, so BAGAN's 0.5 is not needed
 
 
-def classifier_step(state: TrainState, key: jax.Array, images: jax.Array, labels: jax.Array, *, batch_size: int,
-                    batch_sharding: NamedSharding | None = None) -> tuple[TrainState, dict]:
-  """One Adam step of softmax cross-entropy on a batch drawn from the resident (augmented) training set."""
+def classifier_step(state: TrainState, key: jax.Array, images: jax.Array, labels: jax.Array, class_weights: jax.Array,
+                    *, batch_size: int, batch_sharding: NamedSharding | None = None) -> tuple[TrainState, dict]:
+  """One Adam step of class-weighted softmax cross-entropy on a batch drawn from the resident training set."""
   x, y = draw_batch(key, images, labels, batch_size, batch_sharding)
 
   def loss_fn(params):
     logits, updates = state.apply_fn({"params": params, "batch_stats": state.batch_stats}, x, train=True,
                                      mutable=["batch_stats"])
-    return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean(), (updates, logits)
+    loss = optax.softmax_cross_entropy_with_integer_labels(logits, y) * class_weights[y]
+    return loss.mean(), (updates, logits)
 
   (loss, (updates, logits)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
   state = state.apply_gradients(grads=grads, batch_stats=updates["batch_stats"])
@@ -60,18 +65,51 @@ def validation_metrics(log_p: np.ndarray, labels: np.ndarray) -> dict:
           "val_accuracy": float(np.mean(np.argmax(log_p, -1) == labels))}
 
 
-def augmented_training_set(run: Run, synthetic: SyntheticImages) -> TrainingSet:
-  """Real training slices plus the synthetic ones (training only), on every device."""
+@dataclasses.dataclass(frozen=True)
+class ClassifierTrainingSet:
+  """What the classifier learns from: the (rebalanced) training slices and a loss weight per class."""
+
+  images: np.ndarray
+  labels: np.ndarray
+  class_weights: np.ndarray  # (n_classes,)
+  added: dict  # class name -> slices added to the real training split, and where they came from
+
+
+def with_synthetic(run: Run, synthetic: SyntheticImages) -> ClassifierTrainingSet:
+  """The real training slices plus generated ones (which join training only, never validation or test)."""
   data = run.data
-  return TrainingSet.on_devices(run.mesh, np.concatenate([data.train_images, synthetic.images]),
-                                np.concatenate([data.train_labels, synthetic.labels]).astype(np.int32),
-                                data.class_names, data.val_images)
+  return ClassifierTrainingSet(np.concatenate([data.train_images, synthetic.images]),
+                               np.concatenate([data.train_labels, synthetic.labels]).astype(np.int32),
+                               np.ones(run.n_classes, np.float32),
+                               {name: {"synthetic": n} for name, n in data.class_counts(synthetic.labels).items() if n})
 
 
-def train_classifier(run: Run, autoencoder_state: TrainState, synthetic: SyntheticImages) -> tuple[TrainState, dict]:
+def rebalanced_training_set(run: Run, trained: TrainedStages) -> ClassifierTrainingSet:
+  """The training split rebalanced as detect.rebalance says (BAGAN is trained only when it is asked for)."""
+  data, rebalance = run.data, run.config.detect.rebalance
+  if rebalance == "bagan":
+    return with_synthetic(run, trained.synthetic)
+  images, labels = data.train_images, data.train_labels.astype(np.int32)
+  weights, added = np.ones(run.n_classes, np.float32), {}
+  if rebalance == "oversample":
+    rng = np.random.default_rng(run.config.seed)
+    repeats = np.concatenate([rng.choice(np.flatnonzero(labels == c), n) for c, n in
+                              enumerate(balancing_counts(labels, run.n_classes)) if n])
+    added = {name: {"repeated_real": n} for name, n in data.class_counts(labels[repeats]).items() if n}
+    images, labels = np.concatenate([images, images[repeats]]), np.concatenate([labels, labels[repeats]])
+  elif rebalance == "class_weights":
+    counts = np.bincount(labels, minlength=run.n_classes)
+    weights = (len(labels) / (run.n_classes * counts)).astype(np.float32)  # inverse frequency, mean weight 1
+  return ClassifierTrainingSet(images, labels, weights, added)
+
+
+def train_classifier(run: Run, autoencoder_state: TrainState,
+                     training: ClassifierTrainingSet) -> tuple[TrainState, dict]:
   """Trains (or restores) the classifier; returns the state of the selected epoch and how it was selected."""
   cfg, train_cfg = run.config.detect, run.config.train
-  train_set = augmented_training_set(run, synthetic)
+  train_set = TrainingSet.on_devices(run.mesh, training.images, training.labels, run.data.class_names,
+                                     run.data.val_images)
+  class_weights = parallel.replicate(training.class_weights, run.mesh)
   classifier = models.build_classifier(run.autoencoder)
   variables = models.trunk_from_autoencoder(autoencoder_state.variables,
                                             models.init_variables(classifier, run.key("classifier-init")))
@@ -93,7 +131,7 @@ def train_classifier(run: Run, autoencoder_state: TrainState, synthetic: Synthet
       selected.save(step_number, {"params": current.params, "batch_stats": current.batch_stats}, dict(best))
     return metrics
 
-  state, report = stage.run(state, key, lambda s, k: step(s, k, train_set.images, train_set.labels),
+  state, report = stage.run(state, key, lambda s, k: step(s, k, train_set.images, train_set.labels, class_weights),
                             StageSchedule(cfg.classifier_epochs * epoch_steps, epoch_steps, epoch_steps), start,
                             on_log=evaluate_epoch)
   stage.checkpoints.close()

@@ -1,10 +1,14 @@
-"""The four anomaly detectors of METHOD.md §4 behind one interface: images -> (scores, heatmaps).
+"""Every anomaly detector behind one interface: images -> (scores, heatmaps).
 
-A `Detector` holds a pure function `outputs(variables, images)` and its variables. Scores are
-higher for more anomalous slices; heatmaps (N, h, w) say where the evidence lies: the finest CBAM
-spatial attention map (or attention-gate map) for the classifier and the discriminator, the
-squared residual for the reconstruction-based detectors. One function from a normalised image
-batch to both is what evaluation times and what export serialises.
+The four decisions of METHOD.md §4 (classifier, D posterior, reconstruction, f-AnoGAN) and the
+baselines of §6 (GDA, ATR-GAN, ACLAE-DT) plus Isolation Forest and One-Class SVM. A `Detector`
+holds a pure function `outputs(variables, images)` and its variables. Scores are higher for more
+anomalous slices; heatmaps (N, h, w) say where the evidence lies: the finest CBAM spatial
+attention map (or attention-gate map) for the classifiers and the discriminator, the squared
+residual for the reconstruction-based detectors, the deviation within the PCA subspace for the
+feature baselines. One function from a normalised image batch to both is what evaluation times
+and what export serialises, so every method is timed and exported alike. Each builder trains
+only the stages it needs (`TrainedStages` trains on first use).
 """
 
 from __future__ import annotations
@@ -22,7 +26,8 @@ import numpy as np
 from gancbam_jax import models
 from gancbam_jax.batching import map_in_batches
 from gancbam_jax.detect.classifier import STAGE as CLASSIFIER_STAGE
-from gancbam_jax.detect.classifier import train_classifier
+from gancbam_jax.detect import aclae, atr_gan
+from gancbam_jax.detect.classifier import rebalanced_training_set, train_classifier, with_synthetic
 from gancbam_jax.detect.normality import (
     AUTOENCODER_STAGE,
     ENCODER_STAGE,
@@ -30,21 +35,42 @@ from gancbam_jax.detect.normality import (
     train_izif_encoder,
     train_normal_autoencoder,
 )
+from gancbam_jax.detect.shallow import feature_detector_outputs, fit_feature_detector
+from gancbam_jax.detect.slice_features import DEVIATION_HEATMAP
 from gancbam_jax.models.transfer import check_same_layout, replace_subtree, subtree
 from gancbam_jax.train.checkpoints import StageCheckpoints
 from gancbam_jax.train.pipeline import Run, TrainedStages
 
 DESCRIPTIONS = {
-    "classifier": "CBAM classifier (trunk from the pretrained encoder) trained on real plus BAGAN-synthetic slices, "
-                  "classes balanced; score = softmax probability of the anomalous class",
+    "classifier": "CBAM classifier (trunk from the pretrained encoder) trained on the training split; "
+                  "score = softmax probability of the anomalous class",
     "discriminator": "BAGAN discriminator posterior; score = p(anomalous) / (1 - p(fake))",
     "reconstruction": "reconstruction error (mean squared) of a CBAM autoencoder trained on normal slices only",
     "fanogan": "f-AnoGAN izi_f score: residual of x against G(E'(x)) plus k times the residual of D's features, "
                "with G, D trained on normal slices only",
+    "gda": "GDA (Dwivedi et al. 2021): one full-covariance Gaussian of the PCA features of normal training slices; "
+           "score = -log p(x)",
+    "isolation_forest": "Isolation Forest (scikit-learn defaults) on the PCA features of normal training slices; "
+                        "score = -score_samples",
+    "ocsvm": "One-Class SVM (RBF kernel, scikit-learn defaults) on the PCA features of normal training slices; "
+             "score = -decision_function",
+    "atr_gan": "ATR-GAN (Li et al. 2022): DCGAN of the anomalous training slices with bootstrap batches, candidates "
+               "kept by a nearest-neighbour filter in the encoder's latent space, then the classifier trained on "
+               "real plus kept slices; score = softmax probability of the anomalous class",
+    "aclae_dt": "ACLAE-DT (Tayeh et al. 2022): ConvLSTM autoencoder with temporal attention of signature matrices "
+                "(rows as time, column bands as variables), trained on normal slices; score = reconstruction error "
+                "of the last signature matrix",
+}
+REBALANCED = {
+    "bagan": "classes balanced with BAGAN-synthetic slices",
+    "none": "ablation: no rebalancing, trained on the imbalanced training split",
+    "class_weights": "ablation: no synthetic slices, cross-entropy weighted by inverse class frequency",
+    "oversample": "ablation: no synthetic slices, real minority slices drawn again until the classes balance",
 }
 ATTENTION_HEATMAP = "spatial attention of the encoder trunk (finest map)"
 SALIENCY_HEATMAP = "gradient saliency |d score / d pixel| (the baseline variant has no attention)"
 RESIDUAL_HEATMAP = "squared reconstruction residual"
+SIGNATURE_HEATMAP = "reconstruction error of each column band's row of the last signature matrix (coarse: bands)"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,12 +97,13 @@ class Detector:
   variables: Any
   heatmap: str  # what the heatmaps show
   selection: dict  # which checkpoint and why (validation only)
-  synthetic_training_images: dict  # class -> synthetic slices the detector was trained with
-  trained: TrainedVariables
-
-  @property
-  def description(self) -> str:
-    return DESCRIPTIONS[self.method]
+  added_training_images: dict  # class -> {source: count} of slices added to the real training split
+  trained: TrainedVariables | None  # None: fitted in one pass, no checkpoints
+  description: str
+  augmentation: dict | None = None  # diversity and memorisation checks of the synthetic training slices
+  # (threshold, rule) from validation scores and labels, for a method with its own thresholding rule;
+  # None: the config's eval.threshold rule.
+  threshold_rule: Callable[[np.ndarray, np.ndarray], tuple[float, str]] | None = None
 
   def __call__(self, images: jax.Array) -> tuple[jax.Array, jax.Array]:
     return self.outputs(self.variables, images)
@@ -91,6 +118,8 @@ class Detector:
     Raises:
       ValueError: the stage has no checkpoint at `step` (the message lists those it has).
     """
+    if self.trained is None:
+      raise ValueError(f"{self.method} is fitted in one pass and keeps no checkpoints; leave out the step")
     checkpoints = StageCheckpoints(workdir / "checkpoints" / self.trained.stage)
     try:
       steps = checkpoints.all_steps()
@@ -152,11 +181,13 @@ def _heatmap_kind(run: Run) -> str:
 
 
 def classifier_detector(run: Run, trained: TrainedStages) -> Detector:
-  state, selection = train_classifier(run, trained.autoencoder, trained.synthetic)
+  training = rebalanced_training_set(run, trained)
+  state, selection = train_classifier(run, trained.autoencoder, training)
   outputs = classifier_outputs(models.build_classifier(run.autoencoder), run.data.dataset.anomalous_index)
-  synthetic = run.data.class_counts(trained.synthetic.labels)
-  return Detector("classifier", jax.jit(outputs), state.variables, _heatmap_kind(run), selection,
-                  {name: n for name, n in synthetic.items() if n}, TrainedVariables(CLASSIFIER_STAGE))
+  rebalance = run.config.detect.rebalance
+  return Detector("classifier", jax.jit(outputs), state.variables, _heatmap_kind(run), selection, training.added,
+                  TrainedVariables(CLASSIFIER_STAGE), description=f"{DESCRIPTIONS['classifier']}; {REBALANCED[rebalance]}",
+                  augmentation=trained.summary["augmentation"] if rebalance == "bagan" else None)
 
 
 def discriminator_detector(run: Run, trained: TrainedStages) -> Detector:
@@ -166,7 +197,7 @@ def discriminator_detector(run: Run, trained: TrainedStages) -> Detector:
   step = int(jax.device_get(trained.gan.step))
   return Detector("discriminator", jax.jit(outputs), trained.gan.discriminator.variables, _heatmap_kind(run),
                   {"stage": "bagan", "step": step, "criterion": "last adversarial step"}, {},
-                  TrainedVariables("bagan", state_path=("discriminator",)))
+                  TrainedVariables("bagan", state_path=("discriminator",)), DESCRIPTIONS["discriminator"])
 
 
 def reconstruction_detector(run: Run, trained: TrainedStages) -> Detector:
@@ -175,7 +206,7 @@ def reconstruction_detector(run: Run, trained: TrainedStages) -> Detector:
   outputs = functools.partial(_reconstruction_outputs, run.autoencoder)
   return Detector("reconstruction", jax.jit(outputs), state.variables, RESIDUAL_HEATMAP,
                   {"stage": AUTOENCODER_STAGE, "step": int(jax.device_get(state.step)), "criterion": "last step"},
-                  {}, TrainedVariables(AUTOENCODER_STAGE))
+                  {}, TrainedVariables(AUTOENCODER_STAGE), DESCRIPTIONS["reconstruction"])
 
 
 def fanogan_detector(run: Run, trained: TrainedStages) -> Detector:
@@ -185,7 +216,42 @@ def fanogan_detector(run: Run, trained: TrainedStages) -> Detector:
   outputs = lambda v, x: izif_residuals(fanogan, v, x, weight)[:2]
   return Detector("fanogan", jax.jit(outputs), variables, RESIDUAL_HEATMAP,
                   {"stage": ENCODER_STAGE, "step": run.config.detect.encoder_steps, "criterion": "last step"}, {},
-                  TrainedVariables(ENCODER_STAGE, variables_path=("encoder",)))
+                  TrainedVariables(ENCODER_STAGE, variables_path=("encoder",)), DESCRIPTIONS["fanogan"])
+
+
+def feature_detector(method: str, run: Run, trained: TrainedStages) -> Detector:
+  del trained  # fitted on normal slices in one pass, in seconds; evaluation refits it identically
+  variables = fit_feature_detector(method, np.asarray(run.normal_set.images), run.config.detect.pca_components,
+                                   run.config.seed)
+  return Detector(method, jax.jit(feature_detector_outputs(method)), variables, DEVIATION_HEATMAP,
+                  {"criterion": "fitted once on normal training slices; nothing to select"}, {}, None,
+                  DESCRIPTIONS[method])
+
+
+def atr_gan_detector(run: Run, trained: TrainedStages) -> Detector:
+  minority = atr_gan.minority_set(run)
+  gan = atr_gan.train_dcgan(run, minority)
+  synthetic, augmentation = atr_gan.filtered_synthetic(run, gan.generator, trained.autoencoder, minority)
+  training = with_synthetic(run, synthetic)
+  state, selection = train_classifier(run, trained.autoencoder, training)
+  outputs = classifier_outputs(models.build_classifier(run.autoencoder), run.data.dataset.anomalous_index)
+  return Detector("atr_gan", jax.jit(outputs), state.variables, _heatmap_kind(run), selection, training.added,
+                  TrainedVariables(CLASSIFIER_STAGE), DESCRIPTIONS["atr_gan"], augmentation=augmentation)
+
+
+def _dynamic_threshold(scores: np.ndarray, labels: np.ndarray) -> tuple[float, str]:
+  threshold, z = aclae.dynamic_threshold(scores[labels == 0])
+  return threshold, (f"non-parametric dynamic threshold (Hundman et al. 2018) on normal validation errors: "
+                     f"mean + {z:g} std")
+
+
+def aclae_detector(run: Run, trained: TrainedStages) -> Detector:
+  del trained  # learns normal slices only
+  state, model = aclae.train_aclae(run)
+  outputs = functools.partial(aclae.reconstruction_errors, model, bands=run.config.detect.aclae_bands)
+  return Detector("aclae_dt", jax.jit(outputs), state.variables, SIGNATURE_HEATMAP,
+                  {"stage": aclae.STAGE, "step": int(jax.device_get(state.step)), "criterion": "last step"}, {},
+                  TrainedVariables(aclae.STAGE), DESCRIPTIONS["aclae_dt"], threshold_rule=_dynamic_threshold)
 
 
 BUILDERS: dict[str, Callable[[Run, TrainedStages], Detector]] = {
@@ -193,9 +259,14 @@ BUILDERS: dict[str, Callable[[Run, TrainedStages], Detector]] = {
     "discriminator": discriminator_detector,
     "reconstruction": reconstruction_detector,
     "fanogan": fanogan_detector,
+    "gda": functools.partial(feature_detector, "gda"),
+    "isolation_forest": functools.partial(feature_detector, "isolation_forest"),
+    "ocsvm": functools.partial(feature_detector, "ocsvm"),
+    "atr_gan": atr_gan_detector,
+    "aclae_dt": aclae_detector,
 }
 
 
-def build_detector(method: str, run: Run, trained: TrainedStages) -> Detector:
-  """Trains (or restores) what `method` needs beyond the training stages and returns its detector."""
-  return BUILDERS[method](run, trained)
+def build_detector(run: Run) -> Detector:
+  """Trains (or restores) what the run's detect.method needs, and no stage more, and returns its detector."""
+  return BUILDERS[run.config.detect.method](run, TrainedStages(run))

@@ -29,7 +29,7 @@ from gancbam_jax.detect.metrics import (
 from gancbam_jax.detect.report import write_report
 from gancbam_jax.detect.timing import detection_times
 from gancbam_jax.train.metrics_log import read_metrics
-from gancbam_jax.train.pipeline import Run, TrainedStages
+from gancbam_jax.train.pipeline import Run
 
 OVERLAYS_PER_OUTCOME = 2
 OUTCOMES = ("true positive", "false positive", "false negative", "true negative")
@@ -99,8 +99,10 @@ def _figures(run: Run, detector: Detector, results: dict, test: tuple) -> dict[s
     plot(*args, path=plots / filename, **kwargs)
     written[name] = f"plots/{filename}"
 
-  add("loss curves of every stage", "stage_losses.png", figures.plot_stage_losses, read_metrics(run.workdir))
-  if detector.method == "classifier":
+  records = read_metrics(run.workdir)
+  if records:  # the feature baselines train no stage
+    add("loss curves of every stage", "stage_losses.png", figures.plot_stage_losses, records)
+  if detector.method in ("classifier", "atr_gan"):
     records = read_metrics(run.workdir, "classifier")
     for metric, figure in (("accuracy", "Fig. 3"), ("loss", "Fig. 4")):
       add(f"classifier {metric} per epoch ({figure})", f"classifier_{metric}.png", figures.plot_epoch_curves, records,
@@ -123,8 +125,7 @@ def _figures(run: Run, detector: Detector, results: dict, test: tuple) -> dict[s
   return written
 
 
-def evaluate(run: Run, detector: Detector, trained: TrainedStages, fold: tuple[int, int] | None = None,
-             write: bool = True) -> Evaluation:
+def evaluate(run: Run, detector: Detector, fold: tuple[int, int] | None = None, write: bool = True) -> Evaluation:
   """Thresholds on validation, metrics on test, timing; writes results, scores, figures and report.
 
   A single split (`fold` None) gets bootstrap intervals; fold k of K leaves the spread to the folds.
@@ -133,20 +134,26 @@ def evaluate(run: Run, detector: Detector, trained: TrainedStages, fold: tuple[i
   anomalous = run.data.dataset.anomalous_index
   val_labels = (run.data.val_labels == anomalous).astype(np.int64)
   val_scores, _ = detector.score(run.data.val_images, batch_size)
-  threshold = choose_threshold(val_scores, val_labels, cfg.threshold, cfg.target_fpr)
+  if detector.threshold_rule is None:
+    threshold, rule = choose_threshold(val_scores, val_labels, cfg.threshold, cfg.target_fpr), threshold_rule(cfg)
+  else:
+    threshold, rule = detector.threshold_rule(val_scores, val_labels)
 
   test_images, test_classes = run.data.test_images()
   test_labels = (test_classes == anomalous).astype(np.int64)
   test_scores, test_heatmaps = detector.score(test_images, batch_size)
   results = {"method": detector.method, "method_description": detector.description, **describe_data(run),
              "evaluation": "single split" if fold is None else f"fold {fold[0] + 1} of {fold[1]}",
-             "synthetic_training_images": detector.synthetic_training_images,
-             "threshold": threshold, "threshold_rule": threshold_rule(cfg),
+             "added_training_images": detector.added_training_images,
+             "threshold": threshold, "threshold_rule": rule,
              **detection_metrics(test_scores, test_labels, threshold),
              "validation": detection_metrics(val_scores, val_labels, threshold),
              "selected_checkpoint": detector.selection, "heatmap": detector.heatmap,
-             **detection_times(detector, run.config.data.image_size, cfg.timing_repeats),
-             "generated": generated_image_checks(trained.summary["augmentation"])}
+             **detection_times(detector, run.config.data.image_size, cfg.timing_repeats)}
+  if detector.augmentation:
+    results["generated"] = generated_image_checks(detector.augmentation)
+    if "filter" in detector.augmentation:  # ATR-GAN: how many candidates its filter kept, and its band
+      results["synthetic_filter"] = detector.augmentation["filter"]
   results["n_test"] = results.pop("n")
   if fold is None and cfg.bootstrap:
     results["confidence_intervals"] = bootstrap_intervals(test_scores, test_labels, threshold,

@@ -23,7 +23,7 @@ from gancbam_jax.detect.report import write_report
 from gancbam_jax.detect.settings import validate_detection_config
 from gancbam_jax.detect.timing import TIMED_BATCH_SIZES
 from gancbam_jax.train import parallel
-from gancbam_jax.train.pipeline import check_resumable, prepare_run, train_stages
+from gancbam_jax.train.pipeline import check_resumable, prepare_run
 
 # Equal in every fold; each fold's threshold and selected checkpoint are in its own entry of "folds".
 SHARED_KEYS = ("method", "method_description", "dataset", "label_meaning", "label_is_proxy", "device", "heatmap",
@@ -36,9 +36,7 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: pathlib.Path
                         restore_only: bool) -> Evaluation:
   run = prepare_run(config, workdir, fold, restore_only)
   try:
-    trained = train_stages(run)
-    detector = build_detector(config.detect.method, run, trained)
-    return evaluate(run, detector, trained, fold, write=parallel.is_chief())
+    return evaluate(run, build_detector(run), fold, write=parallel.is_chief())
   finally:
     run.log.close()
 
@@ -67,7 +65,7 @@ def aggregate_folds(per_fold: list[dict]) -> dict:
                         "folds, each fold thresholded on its own validation split)",
           "std": summary["std"], "n_test": n_test, "prevalence": (confusion["tp"] + confusion["fn"]) / n_test,
           "confusion_matrix": confusion, "splits": _summed_splits(per_fold),
-          "synthetic_training_images": per_fold[0]["synthetic_training_images"],
+          "added_training_images": per_fold[0]["added_training_images"],
           "validation": validation["mean"], "folds": per_fold}
 
 

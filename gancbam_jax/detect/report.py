@@ -60,11 +60,11 @@ def _is_number(value) -> bool:
   return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _percent(value) -> str:
+def percent(value) -> str:
   return f"{100 * value:.1f}" if _is_number(value) else "n/a"
 
 
-def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+def markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
   return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + ["| " + " | ".join(r) + " |" for r in rows]
 
 
@@ -89,19 +89,29 @@ def _data(results: Mapping) -> list[str]:
     classes = list(dict.fromkeys(name for split in splits.values() for name in split.get("classes", {})))
     rows = [[name, str(split.get("slices", "n/a")), *(str(split.get("classes", {}).get(c, 0)) for c in classes)]
             for name, split in splits.items()]
-    lines += ["Real slices per split (counts):", ""] + _table(["split", "slices", *classes], rows) + [""]
+    lines += ["Real slices per split (counts):", ""] + markdown_table(["split", "slices", *classes], rows) + [""]
   if _is_number(results.get("prevalence")):
     n_test = f" of {results['n_test']} test slices" if "n_test" in results else ""
-    lines += [f"Test prevalence: {_percent(results['prevalence'])} % anomalous{n_test}.", ""]
-  if "synthetic_training_images" in results:
-    synthetic = results["synthetic_training_images"]
-    if synthetic:
-      counts = ", ".join(f"{count} {name}" for name, count in synthetic.items())
-      lines += [f"Synthetic (generated) images: {counts}, added to the training split only; validation and test "
-                "hold real slices only, never synthetic ones.", ""]
-    else:
-      lines += ["No synthetic images are used by this method; every split holds real slices only.", ""]
+    lines += [f"Test prevalence: {percent(results['prevalence'])} % anomalous{n_test}.", ""]
+  if "added_training_images" in results:
+    lines += _added_images(results["added_training_images"])
   return lines
+
+
+def _added_images(added: Mapping) -> list[str]:
+  """What was added to the training split: generated slices, or real minority slices drawn again."""
+  def listed(source: str) -> str:
+    return ", ".join(f"{counts[source]} {name}" for name, counts in added.items() if counts.get(source))
+
+  lines = []
+  if listed("synthetic"):
+    lines += [f"Synthetic (generated) images: {listed('synthetic')}, added to the training split only; validation "
+              "and test hold real slices only, never synthetic ones.", ""]
+  if listed("repeated_real"):
+    lines += [f"Oversampling: {listed('repeated_real')} real training slices drawn again, in the training split "
+              "only.", ""]
+  return lines or ["No synthetic or repeated images are used by this method; every split holds its real slices "
+                   "once.", ""]
 
 
 def _protocol(results: Mapping) -> list[str]:
@@ -142,20 +152,20 @@ def _results(results: Mapping) -> list[str]:
     header.append("validation")
   rows = []
   for name in names:
-    row = [METRIC_NAMES[name], _percent(results[name])]
+    row = [METRIC_NAMES[name], percent(results[name])]
     if folds:
-      row.append(f"± {_percent(std[name])}" if name in std else "n/a")
+      row.append(f"± {percent(std[name])}" if name in std else "n/a")
     elif intervals:
       bounds = intervals.get(name)
-      row.append(f"{_percent(bounds[0])} to {_percent(bounds[1])}" if bounds else "n/a")
+      row.append(f"{percent(bounds[0])} to {percent(bounds[1])}" if bounds else "n/a")
     if validation is not None:
-      row.append(_percent(validation.get(name)))
+      row.append(percent(validation.get(name)))
     rows.append(row)
-  lines = ["## Results", ""] + _table(header, rows) + [""]
+  lines = ["## Results", ""] + markdown_table(header, rows) + [""]
   matrix = results.get("confusion_matrix")
   if matrix:
     lines += ["Confusion matrix on the test slices (counts):", ""]
-    lines += _table(["", "predicted normal", "predicted anomalous"],
+    lines += markdown_table(["", "predicted normal", "predicted anomalous"],
                     [["actually normal", str(matrix.get("tn", "n/a")), str(matrix.get("fp", "n/a"))],
                      ["actually anomalous", str(matrix.get("fn", "n/a")), str(matrix.get("tp", "n/a"))]]) + [""]
   return lines
@@ -191,19 +201,31 @@ def _generated_reading(stats: Mapping) -> str:
   return "; ".join(findings) if findings else "neither mode collapse nor memorisation is indicated"
 
 
-def _generated(results: Mapping) -> list[str]:
-  generated = results.get("generated")
-  if not generated:
+def _synthetic_filter(results: Mapping) -> list[str]:
+  account = results.get("synthetic_filter")
+  if not account:
     return []
-  columns = ("diversity", "real_diversity", "nearest_real", "nearest_real_min", "real_nearest_real")
-  rows = [[name, *(f"{stats[c]:.3f}" if _is_number(stats.get(c)) else "n/a" for c in columns)]
-          for name, stats in generated.items()]
-  lines = ["## Generated images", "",
-           "Diversity of the generated and of the real images of a class; distance of generated images to their "
-           "nearest real slice (mean, min) and of real slices to their nearest other real slice.", ""]
-  lines += _table(["class", *columns], rows) + [""]
-  lines += [f"- {name}: {_generated_reading(stats)}." for name, stats in generated.items()]
-  return lines + [""]
+  low, high = account["nearest_real_band"]
+  return [f"Filter (ATR-GAN): kept {account['kept']} of {account['candidates']} generated candidates "
+          f"({account['needed']} needed to balance the classes): those whose nearest real anomaly lies {low:.3g} to "
+          f"{high:.3g} away in the encoder's latent space, the {account['percentiles'][0]:g}th to "
+          f"{account['percentiles'][1]:g}th percentiles of the real anomalies' own nearest-neighbour distances.", ""]
+
+
+def _generated(results: Mapping) -> list[str]:
+  generated, kept = results.get("generated") or {}, _synthetic_filter(results)
+  if not generated and not kept:
+    return []
+  lines = ["## Generated images", ""] + kept
+  if generated:
+    columns = ("diversity", "real_diversity", "nearest_real", "nearest_real_min", "real_nearest_real")
+    rows = [[name, *(f"{stats[c]:.3f}" if _is_number(stats.get(c)) else "n/a" for c in columns)]
+            for name, stats in generated.items()]
+    lines += ["Diversity of the generated and of the real images of a class; distance of generated images to their "
+              "nearest real slice (mean, min) and of real slices to their nearest other real slice.", ""]
+    lines += markdown_table(["class", *columns], rows) + [""]
+    lines += [f"- {name}: {_generated_reading(stats)}." for name, stats in generated.items()] + [""]
+  return lines
 
 
 def _figures(figures: Mapping[str, str] | None) -> list[str]:
@@ -215,25 +237,40 @@ def _figures(figures: Mapping[str, str] | None) -> list[str]:
   return lines
 
 
-def _paper_table(results: Mapping) -> list[str]:
+def paper_table_i(rows_beside: list[list[str]], compared: str) -> list[str]:
+  """The section showing the paper's Table I as reported, its inconsistencies, and `rows_beside` under it.
+
+  `rows_beside` are [method, acc, prec, rec, F1, F1 from P and R] in percent; `compared` says what
+  they are, for the sentence that they are not comparable.
+  """
   rows = [[row.method, *(f"{v:.2f}" for v in (row.accuracy, row.precision, row.recall, row.f1_reported,
                                                 f1_from_precision_recall(row.precision, row.recall)))]
           for row in PAPER_TABLE_I]
-  if any(name in results for name in ("accuracy", "precision", "recall", "f1")):
-    precision, recall = results.get("precision"), results.get("recall")
-    from_pr = f1_from_precision_recall(precision, recall) if _is_number(precision) and _is_number(recall) else None
-    rows.append([f"this run ({results['method']}; not comparable)", _percent(results.get("accuracy")),
-                 _percent(precision), _percent(recall), _percent(results.get("f1")), _percent(from_pr)])
   paper = PAPER_TABLE_I[-1]
   reading = ("Every reported F1 lies outside the open interval between P and R (ConvLSTM's equals its recall), "
              "which is impossible for a harmonic mean of unequal P and R, and "
              f"{paper.accuracy:.2f} % accuracy needs at least {smallest_test_set(paper.accuracy)} test images while "
              f"the paper's dataset has {PAPER_DATASET_SLICES} slices. So the table is shown for reference, never as "
-             "a target; this run's numbers are not comparable to it (different data and protocol).")
+             f"a target; {compared} not comparable to it (different data and protocol).")
   return (["## The paper's Table I (reported; internally inconsistent)", "",
            "Values in percent: the paper's as printed (2 decimals), this run's to 1 decimal. \"F1 from P, R\" is the "
            "harmonic mean of the precision and recall in the same row, computed here.", ""]
-          + _table(["method", "acc", "prec", "rec", "F1 reported", "F1 from P, R"], rows) + ["", reading, ""])
+          + markdown_table(["method", "acc", "prec", "rec", "F1 reported", "F1 from P, R"], rows + rows_beside)
+          + ["", reading, ""])
+
+
+def percent_row(label: str, metrics: Mapping) -> list[str]:
+  """[label, acc, prec, rec, F1, F1 from P and R] in percent, for rows beside the paper's Table I."""
+  precision, recall = metrics.get("precision"), metrics.get("recall")
+  from_pr = f1_from_precision_recall(precision, recall) if _is_number(precision) and _is_number(recall) else None
+  return [label, percent(metrics.get("accuracy")), percent(precision), percent(recall), percent(metrics.get("f1")),
+          percent(from_pr)]
+
+
+def _paper_table(results: Mapping) -> list[str]:
+  measured = any(name in results for name in ("accuracy", "precision", "recall", "f1"))
+  beside = [percent_row(f"this run ({results['method']}; not comparable)", results)] if measured else []
+  return paper_table_i(beside, "this run's numbers are")
 
 
 def write_report(results: Mapping, path: str | os.PathLike, figures: Mapping[str, str] | None = None) -> str:

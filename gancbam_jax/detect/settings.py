@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ml_collections
 
+from gancbam_jax.detect.classifier import REBALANCING
 from gancbam_jax.detect.detectors import BUILDERS
 from gancbam_jax.detect.metrics import THRESHOLD_RULES
 from gancbam_jax.train.settings import require
@@ -15,12 +16,16 @@ def validate_detection_config(config: ml_collections.ConfigDict) -> None:
   """Raises ConfigError naming the first detect.* or eval.* field whose value cannot be used."""
   detect, evaluation = config.detect, config.eval
   require(detect.method in METHODS, "detect.method", f"{detect.method!r} is not one of {METHODS}")
-  for field in ("classifier_epochs", "encoder_steps"):
+  require(detect.rebalance in REBALANCING, "detect.rebalance", f"{detect.rebalance!r} is not one of {REBALANCING}")
+  for field in ("classifier_epochs", "encoder_steps", "pca_components", "atr_gan_steps", "aclae_steps"):
     require(getattr(detect, field) >= 1, f"detect.{field}", f"must be at least 1, got {getattr(detect, field)}")
   require(detect.classifier_learning_rate > 0, "detect.classifier_learning_rate",
           f"must be positive, got {detect.classifier_learning_rate}")
   require(detect.fanogan_feature_weight >= 0, "detect.fanogan_feature_weight",
           f"must be non-negative, got {detect.fanogan_feature_weight}")
+  bands, size = detect.aclae_bands, config.data.image_size
+  require(bands >= 1 and size % bands == 0, "detect.aclae_bands",
+          f"must divide data.image_size ({size}) into column bands of equal width, got {bands}")
   require(evaluation.folds >= 1, "eval.folds", f"must be 1 (one split) or a fold count >= 2, got {evaluation.folds}")
   require(evaluation.threshold in THRESHOLD_RULES, "eval.threshold",
           f"{evaluation.threshold!r} is not one of {THRESHOLD_RULES}")

@@ -27,7 +27,7 @@ from gancbam_jax.detect.detectors import Detector, build_detector
 from gancbam_jax.detect.evaluation import evaluate
 from gancbam_jax.detect.experiment import read_run_config, saved_fold
 from gancbam_jax.export.manifest import EXPORT_FILES, MANIFEST_FILE, MODEL_FILE, VARIABLES_FILE, ExportError, write_manifest
-from gancbam_jax.train.pipeline import Run, prepare_run, train_stages
+from gancbam_jax.train.pipeline import Run, prepare_run
 
 # The exported module holds one lowering per platform; the runtime picks the one it runs on.
 PLATFORMS = ("cpu", "cuda")
@@ -144,11 +144,10 @@ def export_run(workdir: str | pathlib.Path, out: str | pathlib.Path, step: int |
                       f"one of them: --workdir {workdir / 'folds' / 'fold0'} (up to fold{config.eval.folds - 1})")
   run = prepare_run(config, workdir, fold, restore_only=True)
   try:
-    trained = train_stages(run)
-    detector = build_detector(config.detect.method, run, trained)
+    detector = build_detector(run)
     if step is not None:
       detector = detector.at_step(workdir, step)
-    results = evaluate(run, detector, trained, fold, write=False).results
+    results = evaluate(run, detector, fold, write=False).results
     manifest = write_export(out, serving_function(detector, config.data.image_size), detector.variables,
                             config.data.image_size, describe_run(run, detector, results))
   finally:

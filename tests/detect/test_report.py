@@ -22,7 +22,7 @@ def single_split_results() -> dict:
       "splits": {"train": {"slices": 106, "classes": {"normal": 88, "anomalous": 18}},
                  "val": {"slices": 30, "classes": {"normal": 15, "anomalous": 15}},
                  "test": {"slices": 34, "classes": {"normal": 17, "anomalous": 17}}},
-      "synthetic_training_images": {"anomalous": 70},
+      "added_training_images": {"anomalous": {"synthetic": 70}},
       "n_test": 34, "prevalence": 0.5,
       "threshold": 0.43, "threshold_rule": "max_f1 on validation",
       **METRICS,
@@ -139,6 +139,18 @@ def test_generated_images_are_read_from_the_numbers(tmp_path, stats, reading):
   assert "| anomalous |" in generated
 
 
+def test_the_atr_gan_filter_and_oversampling_are_accounted_for(tmp_path):
+  results = single_split_results()
+  del results["generated"]
+  results["synthetic_filter"] = {"candidates": 80, "kept": 31, "needed": 40, "nearest_real_band": [0.5, 2.25],
+                                 "percentiles": [5.0, 95.0]}
+  results["added_training_images"] = {"anomalous": {"repeated_real": 9}}
+  text = report.write_report(results, tmp_path / "report.md")
+  assert "kept 31 of 80 generated candidates (40 needed" in section(text, "Generated images")
+  assert "0.5 to 2.25 away" in text and "5th to 95th percentiles" in text
+  assert "Oversampling: 9 anomalous real training slices drawn again" in text and "Synthetic (generated)" not in text
+
+
 def test_every_figure_is_embedded_as_an_image_link(tmp_path):
   figures = {"roc": "figures/roc.png", "precision-recall": "figures/pr.png", "attention": "figures/attention.png"}
   text = report.write_report(single_split_results(), tmp_path / "report.md", figures=figures)
@@ -157,10 +169,10 @@ def test_missing_optional_keys_do_not_crash(tmp_path):
     del sparse[key]
   sparse["confidence_intervals"].pop("f1")
   sparse["generated"] = {"anomalous": {"diversity": 0.05}}
-  sparse["synthetic_training_images"] = {}
+  sparse["added_training_images"] = {}
   text = report.write_report(sparse, tmp_path / "report.md")
   assert "| this run (classifier; not comparable) | 85.3 | n/a | 82.4 | 84.8 | n/a |" in text
-  assert "No synthetic images" in text and "a device not recorded" in text
+  assert "No synthetic or repeated images" in text and "a device not recorded" in text
 
 
 def test_results_without_a_label_meaning_are_refused(tmp_path):

@@ -40,7 +40,8 @@ def exported(tmp_path_factory):
   classifier = models.build_classifier(autoencoder)
   variables = models.init_variables(classifier, jax.random.key(0))
   outputs = jax.jit(classifier_outputs(classifier, 1))
-  detector = Detector("classifier", outputs, variables, "attention", {}, {}, TrainedVariables("classifier"))
+  detector = Detector("classifier", outputs, variables, "attention", {}, {}, TrainedVariables("classifier"),
+                      "a freshly initialised classifier")
   function = serving_function(detector, IMAGE_SIZE)
   out = tmp_path_factory.mktemp("export")
   write_export(out, function, variables, IMAGE_SIZE, {

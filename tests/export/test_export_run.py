@@ -18,7 +18,7 @@ from gancbam_jax.export import ExportedDetector, ExportError
 from gancbam_jax.export.manifest import MANIFEST_FILE, MODEL_FILE, VARIABLES_FILE, sha256_of
 from gancbam_jax.export.writer import export_run
 from gancbam_jax.train.checkpoints import StageCheckpoints
-from gancbam_jax.train.pipeline import prepare_run, train_stages
+from gancbam_jax.train.pipeline import prepare_run
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 # Loads and runs an export with the model code and Flax made unimportable: first with jax alone,
@@ -60,7 +60,7 @@ def trained(dataset_cache, tmp_path_factory):
   assert exported.returncode == 0, exported.stderr
   run = prepare_run(config, workdir, restore_only=True)
   try:
-    detector = build_detector(config.detect.method, run, train_stages(run))
+    detector = build_detector(run)
   finally:
     run.log.close()
   return {"workdir": workdir, "results": results, "export": workdir / "export", "stdout": exported.stdout,

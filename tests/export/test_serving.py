@@ -14,7 +14,9 @@ from gancbam_jax.detect.detectors import (
     _reconstruction_outputs,
     classifier_outputs,
 )
+from gancbam_jax.detect import aclae
 from gancbam_jax.detect.normality import FAnoGanModels, izif_residuals
+from gancbam_jax.detect.shallow import feature_detector_outputs, fit_feature_detector
 from gancbam_jax.export import ExportedDetector
 from gancbam_jax.export.writer import serving_function, write_export
 
@@ -46,18 +48,31 @@ def _fanogan():
   return lambda v, x: izif_residuals(fanogan, v, x, 1.0)[:2], variables
 
 
+def _gda():
+  images = np.random.default_rng(1).uniform(size=(20, IMAGE_SIZE, IMAGE_SIZE, 1)).astype(np.float32)
+  return feature_detector_outputs("gda"), fit_feature_detector("gda", images, 4, seed=0)
+
+
+def _aclae():
+  model = aclae.AclaeAutoencoder(bands=8, time_points=aclae.TIME_POINTS)
+  variables = model.init(jax.random.key(0), aclae.signature_matrices(jnp.zeros((1, IMAGE_SIZE, IMAGE_SIZE, 1)), 8))
+  return functools.partial(aclae.reconstruction_errors, model, bands=8), variables
+
+
 KINDS = {
     "classifier without attention (saliency map)": functools.partial(_classifier, "baseline"),
     "classifier with attention gates": functools.partial(_classifier, "attention_gate"),
     "reconstruction (residual map)": _reconstruction,
     "f-AnoGAN (three modules)": _fanogan,
+    "GDA (PCA features, deviation map)": _gda,
+    "ACLAE-DT (signature matrices, band map)": _aclae,
 }
 
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_every_detector_kind_exports_and_loads_back(kind, tmp_path):
   outputs, variables = KINDS[kind]()
-  detector = Detector("x", jax.jit(outputs), variables, "map", {}, {}, TrainedVariables("x"))
+  detector = Detector("x", jax.jit(outputs), variables, "map", {}, {}, TrainedVariables("x"), kind)
   function = serving_function(detector, IMAGE_SIZE)
   write_export(tmp_path, function, variables, IMAGE_SIZE, {
       "method": kind, "preprocess": {}, "normalization": {}, "threshold": 0.5,
