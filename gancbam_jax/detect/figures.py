@@ -1,4 +1,5 @@
-"""Evaluation figures: stage losses, classifier epoch curves, ROC and PR curves, detection time, metrics, attention.
+"""Evaluation figures: stage losses, classifier epoch curves, ROC and PR curves, detection time, metrics, attention,
+and the comparison of methods and robustness sweeps.
 
 Each `plot_*` function writes one PNG to `path` and returns the path as str. pyplot comes from
 `gancbam_jax.plotting`, the one place that picks the headless backend. Empty or malformed input
@@ -258,6 +259,52 @@ def plot_metric_bars(metrics: Mapping[str, float], path: str | os.PathLike,
   ax.set_ylabel("value")
   if title:
     ax.set_title(title)
+  return _save(fig, path)
+
+
+def plot_metric_comparison(means: Mapping[str, Mapping[str, float]], stds: Mapping[str, Mapping[str, float]],
+                           path: str | os.PathLike, title: str = "") -> str:
+  """Writes grouped bars: per metric of METRIC_LABELS, one bar per method with its std as whisker (Fig. 7).
+
+  Args:
+    means: method -> metric -> mean value in [0, 1] (NaN: no bar).
+    stds: method -> metric -> standard deviation over folds or seeds.
+  """
+  if not means:
+    raise ValueError("means is empty: expected method -> {metric: value}")
+  names = [name for name in METRIC_LABELS if all(name in m for m in means.values())]
+  if not names:
+    raise ValueError(f"no metric of {list(METRIC_LABELS)} is given for every method")
+  width = 0.8 / len(means)
+  fig, ax = plt.subplots(figsize=(max(7.2, 1.1 * len(names) * max(1, len(means) / 4)), 4.2))
+  for i, (method, values) in enumerate(means.items()):
+    heights = np.array([values[n] if _is_number(values[n]) else np.nan for n in names], float)
+    errors = np.array([stds.get(method, {}).get(n, 0.0) for n in names], float)
+    ax.bar(np.arange(len(names)) + (i - (len(means) - 1) / 2) * width, np.nan_to_num(heights), width,
+           yerr=np.nan_to_num(errors), capsize=2, label=method, error_kw={"elinewidth": 0.8})
+  ax.set_xticks(np.arange(len(names)), [METRIC_LABELS[n] for n in names])
+  ax.set(ylim=(0, 1.05), ylabel="test value (mean, whisker: std)", title=title)
+  ax.legend(fontsize=7, ncol=2, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+  return _save(fig, path)
+
+
+def plot_sweep(factor: str, values: Sequence[float], series: Mapping[str, tuple[Sequence[float], Sequence[float]]],
+               metric: str, path: str | os.PathLike) -> str:
+  """Writes a metric (mean, shaded std) against a swept factor's values, one line per method."""
+  if not series:
+    raise ValueError("series is empty: expected method -> (means, stds) over the factor's values")
+  for method, (mean, std) in series.items():
+    if len(mean) != len(values) or len(std) != len(values):
+      raise ValueError(f"series[{method!r}] has {len(mean)} means and {len(std)} stds for {len(values)} values")
+  fig, ax = plt.subplots(figsize=(5.6, 4.0))
+  x = np.asarray(values, float)
+  for method, (mean, std) in series.items():
+    mean, std = np.asarray(mean, float), np.asarray(std, float)
+    ax.plot(x, mean, "o-", label=method)
+    ax.fill_between(x, mean - std, mean + std, alpha=0.15)
+  ax.set(xlabel=factor, ylabel=f"test {METRIC_LABELS.get(metric, metric)}", ylim=(0, 1.02),
+         title=f"{METRIC_LABELS.get(metric, metric)} against {factor}")
+  ax.legend(fontsize=7)
   return _save(fig, path)
 
 

@@ -1,4 +1,4 @@
-"""Every training config is valid, and its docstring gives the command that runs it."""
+"""Every config is valid, and its docstring gives the command that runs it."""
 
 import importlib
 import pathlib
@@ -10,6 +10,8 @@ from gancbam_jax.train import ConfigError, validate_config
 
 CONFIGS = sorted(p.stem for p in (pathlib.Path(__file__).resolve().parents[2] / "configs").glob("*.py")
                  if p.stem != "__init__")
+# Configs of the launchers that run many experiments; the others are launch/train.py's.
+LAUNCHERS = {"compare": "launch/compare.py", "sweep": "launch/sweep.py"}
 
 
 @pytest.mark.parametrize("name", CONFIGS)
@@ -17,7 +19,7 @@ def test_config_is_valid_and_documents_its_command(name):
   module = importlib.import_module(f"configs.{name}")
   validate_config(module.get_config())
   validate_detection_config(module.get_config())
-  assert f"python launch/train.py --config configs/{name}.py" in module.__doc__
+  assert f"python {LAUNCHERS.get(name, 'launch/train.py')} --config configs/{name}.py" in module.__doc__
 
 
 def test_the_accelerator_config_computes_in_bfloat16_at_128():

@@ -1,0 +1,78 @@
+"""The methods a comparison runs: GAN-CBAM, the paper's baselines, classic detectors and ablations.
+
+Each method is the experiment of configs/default.py with a few fields changed, so every method
+trains and evaluates through the same pipeline, on the same patient-grouped splits, folds and
+seeds, and is thresholded on validation by the same code. Nothing is tuned per method: a method
+runs with its published or library-default settings, whichever way that comes out.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import ml_collections
+
+from gancbam_jax.train.settings import ConfigError
+
+
+@dataclasses.dataclass(frozen=True)
+class Method:
+  """A named method: the config fields it changes and, for the paper's four, its Table I row."""
+
+  name: str
+  label: str
+  kind: str  # "proposed" | "paper baseline" | "classic" | "ablation"
+  overrides: dict
+  paper_row: str | None = None
+
+
+METHODS = {m.name: m for m in (
+    Method("gan_cbam", "GAN-CBAM (CBAM classifier, BAGAN-balanced)", "proposed", {}, "GAN-CBAM"),
+    Method("gda", "GDA (Gaussian of PCA features)", "paper baseline", {"detect.method": "gda"}, "GDA"),
+    Method("atr_gan", "ATR-GAN (DCGAN + filter, classifier without CBAM)", "paper baseline",
+           {"detect.method": "atr_gan", "model.variant": "baseline"}, "ATR-GAN"),
+    Method("aclae_dt", "ConvLSTM (ACLAE-DT)", "paper baseline", {"detect.method": "aclae_dt"}, "ConvLSTM"),
+    Method("isolation_forest", "Isolation Forest (PCA features)", "classic", {"detect.method": "isolation_forest"}),
+    Method("ocsvm", "One-Class SVM (PCA features)", "classic", {"detect.method": "ocsvm"}),
+    Method("no_augmentation", "no augmentation (imbalanced classifier)", "ablation", {"detect.rebalance": "none"}),
+    Method("class_weights", "class-weighted loss", "ablation", {"detect.rebalance": "class_weights"}),
+    Method("oversample", "plain oversampling", "ablation", {"detect.rebalance": "oversample"}),
+    Method("no_cbam", "baseline autoencoder without CBAM", "ablation", {"model.variant": "baseline"}),
+    Method("attention_gate", "attention-gate autoencoder", "ablation", {"model.variant": "attention_gate"}),
+    Method("discriminator", "detection by the D posterior", "ablation", {"detect.method": "discriminator"}),
+    Method("reconstruction", "detection by reconstruction error", "ablation", {"detect.method": "reconstruction"}),
+    Method("fanogan", "detection by f-AnoGAN (izi_f)", "ablation", {"detect.method": "fanogan"}),
+)}
+
+
+def parse_names(names: str, field: str) -> list[str]:
+  """The method names of a comma-separated list; ConfigError names `field` and the known names."""
+  chosen = [name.strip() for name in names.split(",") if name.strip()]
+  unknown = [name for name in chosen if name not in METHODS]
+  if not chosen or unknown:
+    raise ConfigError(f"config field {field}: {', '.join(unknown) or 'no method'} is not one of {', '.join(METHODS)}")
+  if len(set(chosen)) != len(chosen):
+    raise ConfigError(f"config field {field}: lists a method twice ({names})")
+  return chosen
+
+
+def with_fields(config: ml_collections.ConfigDict, fields: dict) -> ml_collections.ConfigDict:
+  """A copy of `config` with dotted fields replaced; a field the config lacks is refused by name.
+
+  ml_collections' own flattened update would add an unknown field silently; a typo must not.
+  """
+  changed = ml_collections.ConfigDict(config.to_dict())
+  for path, value in fields.items():
+    *sections, name = path.split(".")
+    node = changed
+    for section in sections:
+      node = node.get(section) if isinstance(node, ml_collections.ConfigDict) else None
+    if not isinstance(node, ml_collections.ConfigDict) or name not in node:
+      raise ConfigError(f"config field {path} does not exist; check its spelling against configs/default.py")
+    node[name] = value
+  return changed
+
+
+def experiment_config(base: ml_collections.ConfigDict, method: Method, seed: int) -> ml_collections.ConfigDict:
+  """The experiment config of one method and seed: the base (without its own sections) with the method's fields."""
+  return with_fields(base, {**method.overrides, "seed": seed})
