@@ -103,8 +103,9 @@ def _plot(comparison: dict, workdir: pathlib.Path) -> None:
   plots = workdir / "plots"
   plots.mkdir(parents=True, exist_ok=True)
   rows = comparison["methods"]
-  figures.plot_metric_comparison({row["label"]: row["mean"] for row in rows}, {row["label"]: row["std"] for row in rows},
-                                 plots / "comparison_metrics.png", title="test metrics, mean and std over folds/seeds")
+  figures.plot_metric_comparison({row["label"]: row["mean"] for row in rows},
+                                 {row["label"]: row["std"] for row in rows}, plots / "comparison_metrics.png",
+                                 title="test metrics, mean and std over folds/seeds")
   curves = {}
   for row in rows:
     scores, labels = pooled_test_scores(workdir / row["run_directories"][0])

@@ -42,8 +42,9 @@ def minority_set(run: Run) -> TrainingSet:
   anomalous = run.data.dataset.anomalous_index
   images = run.data.train_images[run.data.train_labels == anomalous]
   if len(images) < 2:
-    raise ConfigError(f"ATR-GAN needs at least 2 anomalous training slices (its filter compares each real anomaly with "
-                     f"the others); the training split has {len(images)}. Raise data.split.imbalance_u or use more data")
+    raise ConfigError(f"config field data.split.imbalance_u: ATR-GAN needs at least 2 anomalous training slices (its "
+                      f"filter compares each real anomaly with the others), the training split has {len(images)}; "
+                      "raise data.split.imbalance_u or use more data")
   return TrainingSet.on_devices(run.mesh, images, np.zeros(len(images), np.int32), ("anomalous",),
                                 run.data.val_images[run.data.val_labels == anomalous])
 

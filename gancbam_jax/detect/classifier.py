@@ -103,6 +103,15 @@ def rebalanced_training_set(run: Run, trained: TrainedStages) -> ClassifierTrain
   return ClassifierTrainingSet(images, labels, weights, added)
 
 
+def classifier_stage(config) -> str:
+  """The stage (checkpoints/<stage>) of the configured classifier: one per kind of training set, so that
+  another rebalancing or ATR-GAN in the same run directory never resumes a classifier trained on other data."""
+  if config.detect.method == "atr_gan":
+    return "atr_gan_classifier"
+  rebalance = config.detect.rebalance
+  return STAGE if rebalance == "bagan" else f"{STAGE}_{rebalance}"
+
+
 def train_classifier(run: Run, autoencoder_state: TrainState,
                      training: ClassifierTrainingSet) -> tuple[TrainState, dict]:
   """Trains (or restores) the classifier; returns the state of the selected epoch and how it was selected."""
@@ -115,8 +124,10 @@ def train_classifier(run: Run, autoencoder_state: TrainState,
                                             models.init_variables(classifier, run.key("classifier-init")))
   state = parallel.replicate(create_train_state(classifier, variables, adam(cfg.classifier_learning_rate, ADAM_BETA1)),
                              run.mesh)
-  stage, key = run.stage(STAGE), run.key(STAGE)
-  selected = StageCheckpoints(run.workdir / "checkpoints" / f"{STAGE}_selected", max_to_keep=1)
+  name = classifier_stage(run.config)
+  # One key for every training set: the ablations then differ from the method in their data alone.
+  stage, key = run.stage(name), run.key(STAGE)
+  selected = StageCheckpoints(run.workdir / "checkpoints" / f"{name}_selected", max_to_keep=1)
   epoch_steps = math.ceil(int(train_set.labels.shape[0]) / train_cfg.batch_size)
   start, state, key = stage.resume(state, key)
   best = {"val_loss": math.inf} if selected.latest_step() is None else selected.read_meta(selected.latest_step())
@@ -140,4 +151,4 @@ def train_classifier(run: Run, autoencoder_state: TrainState,
   tree, _ = selected.restore(selection["step"], {"params": state.params, "batch_stats": state.batch_stats})
   selected.close()
   state = state.replace(params=tree["params"], batch_stats=tree["batch_stats"])
-  return state, {"stage": STAGE, **selection}
+  return state, {"stage": name, **selection}

@@ -25,9 +25,8 @@ import numpy as np
 
 from gancbam_jax import models
 from gancbam_jax.batching import map_in_batches
-from gancbam_jax.detect.classifier import STAGE as CLASSIFIER_STAGE
 from gancbam_jax.detect import aclae, atr_gan
-from gancbam_jax.detect.classifier import rebalanced_training_set, train_classifier, with_synthetic
+from gancbam_jax.detect.classifier import classifier_stage, rebalanced_training_set, train_classifier, with_synthetic
 from gancbam_jax.detect.normality import (
     AUTOENCODER_STAGE,
     ENCODER_STAGE,
@@ -186,7 +185,8 @@ def classifier_detector(run: Run, trained: TrainedStages) -> Detector:
   outputs = classifier_outputs(models.build_classifier(run.autoencoder), run.data.dataset.anomalous_index)
   rebalance = run.config.detect.rebalance
   return Detector("classifier", jax.jit(outputs), state.variables, _heatmap_kind(run), selection, training.added,
-                  TrainedVariables(CLASSIFIER_STAGE), description=f"{DESCRIPTIONS['classifier']}; {REBALANCED[rebalance]}",
+                  TrainedVariables(classifier_stage(run.config)),
+                  description=f"{DESCRIPTIONS['classifier']}; {REBALANCED[rebalance]}",
                   augmentation=trained.summary["augmentation"] if rebalance == "bagan" else None)
 
 
@@ -236,7 +236,7 @@ def atr_gan_detector(run: Run, trained: TrainedStages) -> Detector:
   state, selection = train_classifier(run, trained.autoencoder, training)
   outputs = classifier_outputs(models.build_classifier(run.autoencoder), run.data.dataset.anomalous_index)
   return Detector("atr_gan", jax.jit(outputs), state.variables, _heatmap_kind(run), selection, training.added,
-                  TrainedVariables(CLASSIFIER_STAGE), DESCRIPTIONS["atr_gan"], augmentation=augmentation)
+                  TrainedVariables(classifier_stage(run.config)), DESCRIPTIONS["atr_gan"], augmentation=augmentation)
 
 
 def _dynamic_threshold(scores: np.ndarray, labels: np.ndarray) -> tuple[float, str]:

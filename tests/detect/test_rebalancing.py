@@ -7,7 +7,7 @@ import pytest
 
 from configs import smoke
 from gancbam_jax.detect.atr_gan import acceptance_band, passes_filter
-from gancbam_jax.detect.classifier import rebalanced_training_set
+from gancbam_jax.detect.classifier import classifier_stage, rebalanced_training_set
 from gancbam_jax.train.augment import SyntheticImages
 
 
@@ -60,6 +60,17 @@ def test_bagan_rebalancing_adds_the_synthetic_slices():
   training = rebalanced_training_set(run, types.SimpleNamespace(synthetic=synthetic))
   assert np.bincount(training.labels).tolist() == [12, 12]
   assert training.added == {"anomalous": {"synthetic": 9}}
+
+
+def test_each_training_set_gets_its_own_classifier_stage():
+  """A second rebalancing (or ATR-GAN) in a run directory must not resume a classifier trained on other data."""
+  stages = set()
+  for method, rebalance in [("classifier", r) for r in ("bagan", "none", "class_weights", "oversample")] + [
+      ("atr_gan", "bagan")]:
+    config = smoke.get_config()
+    config.detect.method, config.detect.rebalance = method, rebalance
+    stages.add(classifier_stage(config))
+  assert len(stages) == 5 and "classifier" in stages  # the method's own keeps its name (existing runs resume)
 
 
 def test_the_atr_gan_filter_rejects_memorised_and_poor_candidates():
