@@ -106,7 +106,8 @@ def _figures(run: Run, detector: Detector, results: dict, test: tuple) -> dict[s
     records = read_metrics(run.workdir, detector.trained.stage)
     for metric, figure in (("accuracy", "Fig. 3"), ("loss", "Fig. 4")):
       add(f"classifier {metric} per epoch ({figure})", f"classifier_{metric}.png", figures.plot_epoch_curves, records,
-          metric, title=f"classifier {metric} per epoch", selected_epoch=detector.selection.get("epoch"))
+          metric, title=f"classifier {metric} per epoch", selected_epoch=detector.selection.get("epoch"),
+          stage=detector.trained.stage)
   fpr, tpr, _ = roc_curve(scores, labels)
   add("ROC (Fig. 5)", "roc.png", figures.plot_roc, {detector.method: (fpr, tpr, results["roc_auc"])},
       operating_point=(1.0 - results["specificity"], results["recall"]))
