@@ -86,8 +86,8 @@ def comparison_markdown(comparison: dict) -> str:
            f"- Data: {rows[0]['dataset']}.",
            f"- Protocol: {comparison['protocol']}.",
            f"- Thresholds, chosen on validation only: {'; '.join(thresholds)}.",
-           f"- Timing on {rows[0]['device']}: median ms per image after compilation; wall time is training plus "
-           "evaluation per seed (all folds).", "",
+           f"- Timing ({rows[0]['device']}): median ms per image after compilation; wall time is training plus "
+           "evaluation per seed (all folds), on whatever else the machine was running.", "",
            "Test metrics in percent, mean ± standard deviation over every fold and seed:", ""]
   lines += markdown_table(["method", "kind", "accuracy", "precision", "recall", "F1", "ROC-AUC", "PR-AUC",
                            "ms/img b1", "ms/img b64", "wall s"], table)

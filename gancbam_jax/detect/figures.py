@@ -21,6 +21,7 @@ DPI = 80
 OVERLAY_ALPHA = 0.45
 OVERLAY_CMAP = "jet"
 MAX_OVERLAY_COLUMNS = 4
+MAX_LEGEND_INSIDE = 4  # curves whose legend still fits inside a ROC plot's lower right
 # The metrics a bar chart shows, in this order, with their axis labels.
 METRIC_LABELS = {"accuracy": "accuracy", "precision": "precision", "recall": "recall", "f1": "F1",
                  "specificity": "specificity", "roc_auc": "ROC AUC", "pr_auc": "PR AUC"}
@@ -147,7 +148,8 @@ def plot_roc(curves: Curves, path: str | os.PathLike, operating_point: tuple[flo
   """
   _check_curves(curves, "curves")
   _check_point(operating_point, "operating_point")
-  fig, ax = plt.subplots(figsize=(4.8, 4.8))
+  many = len(curves) > MAX_LEGEND_INSIDE  # then the legend goes beside the axes, not over the curves
+  fig, ax = plt.subplots(figsize=(9.6 if many else 4.8, 4.8))
   for name, (fpr, tpr, auc) in curves.items():
     ax.plot(fpr, tpr, label=f"{name} (AUC {auc:.3f})")
   ax.plot([0, 1], [0, 1], color="grey", linestyle=":", label="chance")
@@ -155,7 +157,10 @@ def plot_roc(curves: Curves, path: str | os.PathLike, operating_point: tuple[flo
     ax.plot(*operating_point, "o", color="black", label="threshold chosen on validation")
   ax.set(xlim=(0, 1), ylim=(0, 1.01), xlabel="false positive rate", ylabel="true positive rate (recall)",
          title="ROC (test)", aspect="equal")
-  ax.legend(loc="lower right", fontsize=8)
+  if many:
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=7)
+  else:
+    ax.legend(loc="lower right", fontsize=8)
   return _save(fig, path)
 
 
