@@ -253,7 +253,7 @@ def paper_table_i(rows_beside: list[list[str]], compared: str) -> list[str]:
              f"the paper's dataset has {PAPER_DATASET_SLICES} slices. So the table is shown for reference, never as "
              f"a target; {compared} not comparable to it (different data and protocol).")
   return (["## The paper's Table I (reported; internally inconsistent)", "",
-           "Values in percent: the paper's as printed (2 decimals), this run's to 1 decimal. \"F1 from P, R\" is the "
+           "Values in percent: the paper's as printed (2 decimals), measured ones to 1 decimal. \"F1 from P, R\" is the "
            "harmonic mean of the precision and recall in the same row, computed here.", ""]
           + markdown_table(["method", "acc", "prec", "rec", "F1 reported", "F1 from P, R"], rows + rows_beside)
           + ["", reading, ""])
