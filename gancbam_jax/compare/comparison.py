@@ -19,7 +19,7 @@ import pathlib
 import ml_collections
 import numpy as np
 
-from gancbam_jax.compare.methods import METHODS, Method, experiment_config, parse_names
+from gancbam_jax.compare.methods import METHODS, Method, distinct_values, experiment_config, parse_names
 from gancbam_jax.compare.runs import per_split_results, pooled_test_scores, run_once, wall_seconds
 from gancbam_jax.detect import figures
 from gancbam_jax.detect.metrics import roc_auc, roc_curve, summarize_folds
@@ -38,14 +38,6 @@ def split_config(config: ml_collections.ConfigDict, section: str) -> tuple[ml_co
   experiment = ml_collections.ConfigDict(config.to_dict())
   del experiment[section]
   return experiment, config[section]
-
-
-def checked_seeds(seeds, field: str) -> list[int]:
-  """The seeds as ints; ConfigError names `field` when there are none or one repeats."""
-  seeds = [int(s) for s in seeds]
-  if not seeds or len(set(seeds)) != len(seeds):
-    raise ConfigError(f"config field {field}: give one or more distinct seeds, got {seeds}")
-  return seeds
 
 
 def protocol(folds: int, seeds: list[int]) -> str:
@@ -118,7 +110,7 @@ def compare(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> d
   """Runs every method of config.compare.methods at every seed; writes and returns the comparison."""
   base, settings = split_config(config, "compare")
   names = parse_names(settings.methods, "compare.methods")
-  seeds = checked_seeds(settings.seeds, "compare.seeds")
+  seeds = distinct_values(settings.seeds, "compare.seeds", int)
   workdir = pathlib.Path(workdir).expanduser().resolve()
   workdir.mkdir(parents=True, exist_ok=True)
   (workdir / "compare_config.json").write_text(config.to_json(indent=2) + "\n")

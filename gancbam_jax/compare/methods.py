@@ -9,6 +9,7 @@ runs with its published or library-default settings, whichever way that comes ou
 from __future__ import annotations
 
 import dataclasses
+from typing import Callable, Mapping
 
 import ml_collections
 
@@ -45,15 +46,27 @@ METHODS = {m.name: m for m in (
 )}
 
 
-def parse_names(names: str, field: str) -> list[str]:
-  """The method names of a comma-separated list; ConfigError names `field` and the known names."""
+def parse_names(names: str, field: str, known: Mapping = METHODS) -> list[str]:
+  """The names of a comma-separated list, each one of `known` (default: the methods), none twice.
+
+  Raises:
+    ConfigError: naming `field`, and the known names when one is not among them.
+  """
   chosen = [name.strip() for name in names.split(",") if name.strip()]
-  unknown = [name for name in chosen if name not in METHODS]
+  unknown = [name for name in chosen if name not in known]
   if not chosen or unknown:
-    raise ConfigError(f"config field {field}: {', '.join(unknown) or 'no method'} is not one of {', '.join(METHODS)}")
+    raise ConfigError(f"config field {field}: {', '.join(unknown) or 'nothing'} is not one of {', '.join(known)}")
   if len(set(chosen)) != len(chosen):
-    raise ConfigError(f"config field {field}: lists a method twice ({names})")
+    raise ConfigError(f"config field {field}: lists a name twice ({names})")
   return chosen
+
+
+def distinct_values(values, field: str, cast: Callable = float) -> list:
+  """`values` cast to numbers; ConfigError names `field` when there are none or one repeats."""
+  values = [cast(v) for v in values]
+  if not values or len(set(values)) != len(values):
+    raise ConfigError(f"config field {field}: give one or more distinct values, got {values}")
+  return values
 
 
 def with_fields(config: ml_collections.ConfigDict, fields: dict) -> ml_collections.ConfigDict:

@@ -19,11 +19,10 @@ import pathlib
 
 import ml_collections
 
-from gancbam_jax.compare.comparison import checked_seeds, protocol, run_method, split_config
-from gancbam_jax.compare.methods import METHODS, parse_names, with_fields
+from gancbam_jax.compare.comparison import protocol, run_method, split_config
+from gancbam_jax.compare.methods import METHODS, distinct_values, parse_names, with_fields
 from gancbam_jax.detect import figures
 from gancbam_jax.detect.report import markdown_table, percent
-from gancbam_jax.train.settings import ConfigError
 
 PLOTTED_METRICS = ("f1", "roc_auc")
 
@@ -42,13 +41,6 @@ FACTORS = {
     "lesion_diameter": Factor("lesion diameter (mm)", "data.phantom.lesion_diameter_mm"),
     "contrast": Factor("lesion contrast (times the preset's)", "data.phantom.contrast_scale"),
 }
-
-
-def _factor_values(settings: ml_collections.ConfigDict, name: str) -> list[float]:
-  values = [float(v) for v in settings.levels[name]]
-  if not values or len(set(values)) != len(values):
-    raise ConfigError(f"config field sweep.levels.{name}: give one or more distinct values, got {values}")
-  return values
 
 
 def sweep_factor(base: ml_collections.ConfigDict, name: str, values: list[float], methods: list[str],
@@ -85,13 +77,10 @@ def sweep(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> dic
   """Runs every factor of config.sweep; writes sweep.json, sweep.md and the plots; returns the results."""
   base, settings = split_config(config, "sweep")
   methods = parse_names(settings.methods, "sweep.methods")
-  seeds = checked_seeds(settings.seeds, "sweep.seeds")
-  names = [n.strip() for n in settings.factors.split(",") if n.strip()]
-  unknown = [n for n in names if n not in FACTORS]
-  if not names or unknown:
-    raise ConfigError(f"config field sweep.factors: {', '.join(unknown) or 'no factor'} is not one of "
-                      f"{', '.join(FACTORS)}")
-  values = {name: _factor_values(settings, name) for name in names}  # every value checked before any training
+  seeds = distinct_values(settings.seeds, "sweep.seeds", int)
+  names = parse_names(settings.factors, "sweep.factors", FACTORS)
+  # Every value is checked before any training.
+  values = {name: distinct_values(settings.levels[name], f"sweep.levels.{name}") for name in names}
   workdir = pathlib.Path(workdir).expanduser().resolve()
   workdir.mkdir(parents=True, exist_ok=True)
   (workdir / "sweep_config.json").write_text(config.to_json(indent=2) + "\n")

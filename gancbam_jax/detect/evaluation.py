@@ -102,8 +102,7 @@ def _figures(run: Run, detector: Detector, results: dict, test: tuple) -> dict[s
   records = read_metrics(run.workdir)
   if records:  # the feature baselines train no stage
     add("loss curves of every stage", "stage_losses.png", figures.plot_stage_losses, records)
-  if detector.method in ("classifier", "atr_gan"):
-    records = read_metrics(run.workdir, detector.trained.stage)
+  if detector.method in ("classifier", "atr_gan"):  # the plot keeps the records of the classifier's stage
     for metric, figure in (("accuracy", "Fig. 3"), ("loss", "Fig. 4")):
       add(f"classifier {metric} per epoch ({figure})", f"classifier_{metric}.png", figures.plot_epoch_curves, records,
           metric, title=f"classifier {metric} per epoch", selected_epoch=detector.selection.get("epoch"),
