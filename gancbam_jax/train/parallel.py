@@ -8,6 +8,8 @@ batch, so a step computes the same numbers on 1 device as on 4, up to summation 
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
@@ -62,3 +64,13 @@ def check_batch_divisible(batch_size: int, mesh: Mesh, field: str) -> None:
   n = mesh.devices.size
   if batch_size % n:
     raise ValueError(f"{field}={batch_size} does not split over {n} devices; use a multiple of {n}")
+
+
+def jit_step(step_fn, mesh: Mesh, **static):
+  """A training step (state, key, *data) jitted for data parallelism: state donated and kept replicated.
+
+  `step_fn` takes `batch_sharding` (to split the batch it draws over the mesh) and the `static`
+  keyword arguments; every training stage and the training benchmarks jit their steps with this.
+  """
+  step = functools.partial(step_fn, batch_sharding=batch_sharded(mesh), **static)
+  return jax.jit(step, donate_argnums=0, out_shardings=replicated(mesh))

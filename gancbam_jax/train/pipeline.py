@@ -103,9 +103,8 @@ class Run:
     return Stage(name, checkpoints, self.log, meta, self.chief, self.restore_only)
 
   def jit_step(self, step_fn, **static):
-    """A jitted step (state, key, *data) with the state donated and kept replicated."""
-    step = functools.partial(step_fn, batch_sharding=parallel.batch_sharded(self.mesh), **static)
-    return jax.jit(step, donate_argnums=0, out_shardings=parallel.replicated(self.mesh))
+    """A jitted step (state, key, *data) over this run's mesh, as `parallel.jit_step` makes it."""
+    return parallel.jit_step(step_fn, self.mesh, **static)
 
   def announce(self, line: str) -> None:
     """A one-line stage summary on the chief's standard output."""
