@@ -37,8 +37,8 @@ from gancbam_jax.models.upsampling import (
     UPSAMPLE_METHODS,
     Upsample2x,
     UpsampleMethod,
-    depth_to_space,
-    subpixel_kernel,
+    interleave_phases,
+    phase_kernel,
 )
 from gancbam_jax.models.variables import Variables, count_params, example_input, init_variables
 
@@ -49,6 +49,6 @@ __all__ = [
     "ImageClassifier", "build_classifier", "build_discriminator", "build_generator", "fake_label",
     "parameter_counts", "parameter_table",
     "generator_from_autoencoder", "trunk_from_autoencoder", "trunk_from_discriminator",
-    "DEFAULT_UPSAMPLE", "UPSAMPLE_METHODS", "Upsample2x", "UpsampleMethod", "depth_to_space", "subpixel_kernel",
+    "DEFAULT_UPSAMPLE", "UPSAMPLE_METHODS", "Upsample2x", "UpsampleMethod", "interleave_phases", "phase_kernel",
     "Variables", "count_params", "example_input", "init_variables",
 ]

@@ -1,4 +1,4 @@
-"""Upsampling by 2: PyTorch semantics of the transposed conv, and sub-pixel == transposed."""
+"""Upsampling by 2: PyTorch semantics of the transposed conv, and sub-pixel == transposed, gradients too."""
 
 import flax.linen as nn
 import jax
@@ -6,8 +6,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gancbam_jax.models import Decoder, Upsample2x, depth_to_space, init_variables, subpixel_kernel
-from gancbam_jax.models.upsampling import TRANSPOSE_PADDING, transposed_conv
+from gancbam_jax.models import Decoder, Upsample2x, init_variables, interleave_phases, phase_kernel
+from gancbam_jax.models import upsampling
+from gancbam_jax.models.upsampling import TRANSPOSE_PADDING, subpixel_conv, transposed_conv
 
 from model_testing import BATCH, LATENT_DIM
 
@@ -58,24 +59,46 @@ def test_flax_conv_transpose_with_explicit_padding_matches_pytorch(layer_case):
   np.testing.assert_allclose(layer.apply({"params": params}, x), expected, atol=TOLERANCE, rtol=TOLERANCE)
 
 
-def test_transplanted_subpixel_kernel_reproduces_transposed_conv(layer_case):
+def test_phase_kernel_on_the_padded_input_reproduces_transposed_conv(layer_case):
   x, params, _ = layer_case
-  kernel = subpixel_kernel(params["kernel"])
-  assert kernel.shape == (3, 3, 3, 4 * 7)
-  phases = jax.lax.conv_general_dilated(x, kernel, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"))
-  np.testing.assert_allclose(depth_to_space(phases), transposed_conv(x, params["kernel"]), atol=TOLERANCE, rtol=TOLERANCE)
+  kernel = phase_kernel(params["kernel"])
+  assert kernel.shape == (2, 2, 3, 4 * 7)
+  padded = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+  phases = jax.lax.conv_general_dilated(padded, kernel, (1, 1), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC"))
+  np.testing.assert_allclose(interleave_phases(phases), transposed_conv(x, params["kernel"]), atol=TOLERANCE,
+                             rtol=TOLERANCE)
 
 
-def test_subpixel_kernel_holds_each_tap_exactly_once():
+def test_phase_kernel_holds_each_tap_exactly_once():
   kernel = jnp.arange(4 * 4 * 2 * 3, dtype=jnp.float32).reshape(4, 4, 2, 3) + 1
-  mapped = np.asarray(subpixel_kernel(kernel))
-  assert np.count_nonzero(mapped) == kernel.size
-  np.testing.assert_array_equal(np.sort(mapped[mapped != 0]), np.sort(np.asarray(kernel).ravel()))
+  mapped = np.asarray(phase_kernel(kernel))
+  assert mapped.size == kernel.size
+  np.testing.assert_array_equal(np.sort(mapped.ravel()), np.sort(np.asarray(kernel).ravel()))
 
 
-def test_depth_to_space_places_phase_pq_at_offset_pq():
-  x = jnp.arange(4, dtype=jnp.float32).reshape(1, 1, 1, 4)  # channels ordered (p, q)
-  np.testing.assert_array_equal(depth_to_space(x)[0, :, :, 0], [[0, 1], [2, 3]])
+def test_interleave_takes_phase_pq_from_position_a_plus_p_b_plus_q():
+  y = jnp.arange(16, dtype=jnp.float32).reshape(1, 2, 2, 4)  # one input pixel: 2x2 positions, channels (p, q)
+  # output (p, q) = y[0, p, q, 2p + q]
+  np.testing.assert_array_equal(interleave_phases(y)[0, :, :, 0], [[0, 5], [10, 15]])
+
+
+def test_subpixel_gradients_equal_the_transposed_convs(layer_case):
+  x, params, _ = layer_case
+  cotangent = jax.random.normal(jax.random.key(0), (BATCH, 10, 12, 7))
+  expected = jax.vjp(transposed_conv, x, params["kernel"])[1](cotangent)
+  got = jax.jit(lambda x, k, g: jax.vjp(subpixel_conv, x, k)[1](g))(x, params["kernel"], cotangent)
+  for g, e in zip(got, expected):
+    np.testing.assert_allclose(g, e, atol=1e-4, rtol=1e-4)
+
+
+def test_matrix_product_gradients_of_the_phase_conv_equal_xlas():
+  keys = jax.random.split(jax.random.key(1), 3)
+  padded, kernel = jax.random.normal(keys[0], (2, 6, 7, 3)), jax.random.normal(keys[1], (2, 2, 3, 8))
+  cotangent = jax.random.normal(keys[2], (2, 5, 6, 8))
+  by_products = upsampling._conv_2x2_gradients_by_products(padded, kernel, cotangent)
+  by_xla = upsampling._conv_2x2_gradients_by_xla(padded, kernel, cotangent)
+  for a, b in zip(by_products, by_xla):
+    np.testing.assert_allclose(a, b, atol=1e-4, rtol=1e-4)
 
 
 @pytest.mark.parametrize("image_size", [64, 128])
