@@ -6,6 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 DEMO_DIR ?= demo
 PYTEST_WORKERS ?= 2
+BENCH_DIR ?= bench-results
 
 .PHONY: install demo test bench clean
 
@@ -30,5 +31,17 @@ demo: install
 test: install
 	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile tests
 
+# Every training and inference benchmark on this machine (about 45 minutes on 2 CPU cores), gathered
+# into benchmarks/results/<machine>.json and .md. The bench extra adds PyTorch for torch_peer.py.
+bench: install
+	$(PY) -m pip install --quiet -e '.[bench]'
+	mkdir -p $(BENCH_DIR)
+	$(PY) benchmarks/train_step.py --json $(BENCH_DIR)/train_step.json
+	$(PY) benchmarks/torch_peer.py --json $(BENCH_DIR)/torch_peer.json
+	$(PY) benchmarks/scaling.py --json $(BENCH_DIR)/scaling.json
+	$(PY) benchmarks/inference.py --json $(BENCH_DIR)/inference.json
+	$(PY) benchmarks/collect.py --tag $$($(PY) benchmarks/devices.py) train_step=$(BENCH_DIR)/train_step.json \
+		torch_peer=$(BENCH_DIR)/torch_peer.json scaling=$(BENCH_DIR)/scaling.json inference=$(BENCH_DIR)/inference.json
+
 clean:
-	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache
+	rm -rf $(VENV) $(DEMO_DIR) $(BENCH_DIR) .pytest_cache
