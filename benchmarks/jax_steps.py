@@ -109,10 +109,7 @@ def images_seen(step: TrainingStep, batch_size: int) -> str:
 
 def xla_flops(compiled) -> float | None:
   """FLOPs of one call of a compiled function by XLA's cost analysis; None where the backend gives none."""
-  analysis = compiled.cost_analysis()
-  if isinstance(analysis, (list, tuple)):  # older jax returned one dict per computation
-    analysis = analysis[0] if analysis else {}
-  flops = (analysis or {}).get("flops")
+  flops = (compiled.cost_analysis() or {}).get("flops")
   return float(flops) if flops and flops > 0 else None
 
 

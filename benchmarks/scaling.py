@@ -65,8 +65,9 @@ def main() -> None:
     for step in training_steps("cbam", args.image_size, batch, args.dtype, mesh, tuple(args.steps)):
       timing = time_training_step(step, args.min_seconds, args.repeats)
       images_per_s = step.images_per_step / timing.seconds_per_step
-      one_device.setdefault(step.name, images_per_s if k == 1 else None)
-      base = one_device[step.name]
+      if k == 1:
+        one_device[step.name] = images_per_s
+      base = one_device.get(step.name)
       row = {"step": step.name, "devices": k, "global_batch": batch, "images_per_s": images_per_s,
              "ms_per_step": timing.seconds_per_step * 1e3, "compile_s": timing.compile_s,
              "scaling_efficiency": images_per_s / (k * base) if base else None,

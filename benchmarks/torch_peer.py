@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import time
 
 import jax
@@ -34,6 +33,7 @@ from clock import steady_state_seconds
 from devices import environment
 from gancbam_jax import models
 from gancbam_jax.train import parallel
+from gancbam_jax.train.bagan import fakes_per_batch
 from jax_steps import N_CLASSES, RESIDENT_BATCHES, STEP_NAMES, time_training_step, training_steps
 
 VARIANT = "cbam"
@@ -139,7 +139,7 @@ class TorchSteps:
 
   def bagan(self) -> None:
     x, y = self._batch()
-    fakes_count = math.ceil(self.batch_size / N_CLASSES)
+    fakes_count = fakes_per_batch(self.batch_size, N_CLASSES)
     z, _ = self._latents(fakes_count)
     generator, discriminator = self.nets["generator"], self.nets["discriminator"]
     generator.eval()
