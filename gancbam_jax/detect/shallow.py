@@ -23,6 +23,7 @@ import numpy as np
 from sklearn.ensemble import IsolationForest
 from sklearn.svm import OneClassSVM
 
+from gancbam_jax.detect import trees
 from gancbam_jax.detect.slice_features import PRECISION, deviation_map, fit_pca, project
 from gancbam_jax.train.gaussians import fit_class_gaussians
 
@@ -55,41 +56,12 @@ def average_path_length(n_samples: np.ndarray) -> np.ndarray:
   return np.where(n <= 1, 0.0, np.where(n == 2, 1.0, 2.0 * harmonic - 2.0 * (n - 1.0) / n))
 
 
-def _node_depths(tree) -> np.ndarray:
-  """Depth of every node of a fitted sklearn tree (root 0), one level at a time."""
-  depths = np.zeros(tree.node_count, np.int64)
-  level, depth = np.array([0]), 0
-  while level.size:
-    depths[level] = depth
-    children = np.concatenate([tree.children_left[level], tree.children_right[level]])
-    level, depth = children[children >= 0], depth + 1
-  return depths
-
-
-def _isolation_tree_arrays(tree, input_features: np.ndarray, n_nodes: int) -> dict[str, np.ndarray]:
-  """One isolation tree as node arrays padded to n_nodes; leaves (and padding) are their own children."""
-  pad = lambda values: np.pad(values, (0, n_nodes - tree.node_count))
-  node = np.arange(n_nodes)
-  is_leaf = pad(tree.children_left < 0) | (node >= tree.node_count)
-  # sklearn compares float32 features with float64 thresholds; for a float32 x, x <= t exactly when x
-  # is <= the largest float32 not above t, so rounding down keeps every split where sklearn puts it.
-  threshold = pad(tree.threshold)
-  threshold32 = threshold.astype(np.float32)
-  threshold32 = np.where(threshold32 > threshold, np.nextafter(threshold32, np.float32(-np.inf)), threshold32)
-  return {"feature": input_features[np.where(is_leaf, 0, pad(tree.feature))].astype(np.int32),
-          "threshold": threshold32,
-          "children_left": np.where(is_leaf, node, pad(tree.children_left)).astype(np.int32),
-          "children_right": np.where(is_leaf, node, pad(tree.children_right)).astype(np.int32),
-          "path_length": pad(_node_depths(tree) + average_path_length(tree.n_node_samples)).astype(np.float32)}
-
-
 def fit_isolation_forest(features: np.ndarray, seed: int) -> dict[str, np.ndarray]:
   """scikit-learn's IsolationForest (defaults) fitted on normal features, as padded per-tree node arrays.
 
-  Returns (trees, nodes) arrays 'feature' (the input column each split tests), 'threshold',
-  'children_left', 'children_right' and 'path_length' (depth + c(samples in the node): the path
-  length of a slice that ends there), the normaliser c(max_samples_) and 'max_depth', the number
-  of steps that brings every slice to a leaf.
+  Returns (trees, nodes) arrays of trees.tree_arrays plus 'path_length' (depth + c(samples in the
+  node): the path length of a slice that ends there), the normaliser c(max_samples_) and
+  'max_depth', the number of steps that brings every slice to a leaf.
   """
   features = np.asarray(features, np.float32)  # trees split float32 values, as sklearn's fit does
   forest = IsolationForest(random_state=seed).fit(features)
@@ -98,27 +70,20 @@ def fit_isolation_forest(features: np.ndarray, seed: int) -> dict[str, np.ndarra
   # whatever permutation estimators_features_ records.
   subsampled = forest._max_features != features.shape[1]
   all_features = np.arange(features.shape[1])
-  trees = [_isolation_tree_arrays(estimator.tree_, tree_features if subsampled else all_features, n_nodes)
-           for estimator, tree_features in zip(forest.estimators_, forest.estimators_features_)]
-  arrays = {name: np.stack([tree[name] for tree in trees]) for name in trees[0]}
-  max_depth = max(int(_node_depths(estimator.tree_).max()) for estimator in forest.estimators_)
-  return {**arrays, "normaliser": np.array(average_path_length(forest.max_samples_), np.float32),
-          "max_depth": np.array(max_depth, np.int32)}
+  per_tree = []
+  for estimator, tree_features in zip(forest.estimators_, forest.estimators_features_):
+    tree = estimator.tree_
+    path_length = trees.node_depths(tree) + average_path_length(tree.n_node_samples)
+    per_tree.append({**trees.tree_arrays(tree, tree_features if subsampled else all_features, n_nodes),
+                     "path_length": trees.pad_nodes(path_length, n_nodes).astype(np.float32)})
+  return {**trees.stack_trees(per_tree), "normaliser": np.array(average_path_length(forest.max_samples_), np.float32),
+          "max_depth": trees.max_depth(forest.estimators_)}
 
 
 def isolation_forest_score(forest: dict, features: jax.Array) -> jax.Array:
   """-IsolationForest.score_samples: 2 ** (-mean path length over the trees / c(max_samples))."""
-  features = jnp.asarray(features)  # indexed with traced node arrays, which a numpy array cannot be
-  samples = jnp.arange(features.shape[0])
-  at = lambda name, nodes: jnp.take_along_axis(forest[name], nodes, axis=1)
-
-  def descend(_, nodes: jax.Array) -> jax.Array:  # nodes (trees, N); a leaf stays where it is
-    goes_left = features[samples, at("feature", nodes)] <= at("threshold", nodes)
-    return jnp.where(goes_left, at("children_left", nodes), at("children_right", nodes))
-
-  roots = jnp.zeros((forest["feature"].shape[0], features.shape[0]), jnp.int32)
-  leaves = jax.lax.fori_loop(0, forest["max_depth"], descend, roots)
-  return jnp.exp2(-jnp.mean(at("path_length", leaves), axis=0) / forest["normaliser"])
+  leaves = trees.reached_leaves(forest, features)
+  return jnp.exp2(-jnp.mean(trees.at_nodes(forest, "path_length", leaves), axis=0) / forest["normaliser"])
 
 
 def fit_ocsvm(features: np.ndarray, seed: int) -> dict[str, np.ndarray]:
