@@ -1,13 +1,22 @@
-"""Stage 1: autoencoder pretraining, MSE reconstruction of all training images (METHOD.md §3.1)."""
+"""Stage 1: autoencoder pretraining, MSE reconstruction of all training images (METHOD.md §3.1).
+
+With classic augmentation (the default) every batch is a random affine and intensity variant of
+the slices drawn, and the autoencoder reconstructs the variant: on tens of slices it otherwise
+memorises them, and its validation error equals that of predicting the mean training image.
+`mean_image_error` is that reference, so a run can report val_mse / mean_image_mse (below 1:
+something beyond the average slice was learnt).
+"""
 
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.sharding import NamedSharding
 
 from gancbam_jax.train.batches import draw_batch
 from gancbam_jax.train.state import TrainState, all_finite
+from gancbam_jax.train.transforms import ClassicAugmentation, classic_augment
 
 
 def reconstruction_loss(params, state: TrainState, images: jax.Array) -> tuple[jax.Array, dict]:
@@ -18,9 +27,13 @@ def reconstruction_loss(params, state: TrainState, images: jax.Array) -> tuple[j
 
 
 def autoencoder_step(state: TrainState, key: jax.Array, images: jax.Array, labels: jax.Array, *,
-                     batch_size: int, batch_sharding: NamedSharding | None = None) -> tuple[TrainState, dict]:
-  """One Adam step on a batch drawn from the resident training images; returns (state, metrics)."""
-  x, _ = draw_batch(key, images, labels, batch_size, batch_sharding)
+                     batch_size: int, augmentation: ClassicAugmentation | None = None,
+                     batch_sharding: NamedSharding | None = None) -> tuple[TrainState, dict]:
+  """One Adam step on a batch drawn from the resident training images (augmented when a policy is given)."""
+  k_batch, k_augment = jax.random.split(key)
+  x, _ = draw_batch(k_batch, images, labels, batch_size, batch_sharding)
+  if augmentation is not None:
+    x = classic_augment(k_augment, x, augmentation)
   (loss, updates), grads = jax.value_and_grad(reconstruction_loss, has_aux=True)(state.params, state, x)
   state = state.apply_gradients(grads=grads, batch_stats=updates["batch_stats"])
   return state, {"loss": loss, "finite": jnp.isfinite(loss) & all_finite(state.params)}
@@ -30,3 +43,9 @@ def per_image_reconstruction_error(state: TrainState, images: jax.Array) -> jax.
   """Mean squared error per image (N,), inference mode (running BatchNorm statistics)."""
   reconstructions = state.apply_fn(state.variables, images, train=False)
   return jnp.mean(jnp.square(reconstructions - images), axis=(1, 2, 3))
+
+
+def mean_image_error(train_images: np.ndarray, val_images: np.ndarray) -> float:
+  """MSE on validation of predicting every slice by the mean training slice: the floor to beat."""
+  mean_image = train_images.mean(axis=0, dtype=np.float64)
+  return float(np.mean(np.square(val_images - mean_image)))

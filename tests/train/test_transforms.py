@@ -1,0 +1,121 @@
+"""Augmentation inside the training steps: deterministic per key, shapes and range kept, DiffAugment differentiable."""
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from gancbam_jax.train.transforms import (
+    CUTOUT_RATIO,
+    DIFF_AUGMENTATIONS,
+    TRANSLATION_RATIO,
+    ClassicAugmentation,
+    classic_augment,
+    diff_augment,
+    parse_policy,
+)
+
+SIZE = 32
+IDENTITY = ClassicAugmentation(rotation_deg=0.0, zoom=0.0, shift_fraction=0.0, intensity_scale=0.0,
+                               intensity_shift=0.0, flip=False)
+EVERY_TRANSFORM = tuple(DIFF_AUGMENTATIONS)
+
+
+@pytest.fixture(scope="module")
+def slices() -> np.ndarray:
+  """Eight smooth 'slices' in [0, 1]: a disc of tissue with a brighter blob, air around it."""
+  rows, cols = np.mgrid[:SIZE, :SIZE] / SIZE
+  rng = np.random.default_rng(0)
+  images = []
+  for _ in range(8):
+    cy, cx = rng.uniform(0.3, 0.7, 2)
+    body = (np.hypot(rows - 0.5, cols - 0.5) < 0.4) * 0.4
+    blob = 0.5 * np.exp(-((rows - cy) ** 2 + (cols - cx) ** 2) / 0.005)
+    images.append(np.clip(body + blob, 0, 1))
+  return np.asarray(images, np.float32)[..., None]
+
+
+def test_classic_augmentation_is_a_function_of_the_key(slices):
+  augment = jax.jit(classic_augment, static_argnums=2)
+  policy = ClassicAugmentation()
+  first, again = augment(jax.random.key(3), slices, policy), augment(jax.random.key(3), slices, policy)
+  np.testing.assert_array_equal(np.asarray(first), np.asarray(again))
+  assert not np.allclose(np.asarray(first), np.asarray(augment(jax.random.key(4), slices, policy)))
+
+
+def test_classic_augmentation_keeps_shape_dtype_and_the_unit_range(slices):
+  strong = ClassicAugmentation(rotation_deg=30, zoom=0.3, shift_fraction=0.2, intensity_scale=0.5,
+                               intensity_shift=0.5, flip=True)
+  out = np.asarray(classic_augment(jax.random.key(0), slices, strong))
+  assert out.shape == slices.shape and out.dtype == slices.dtype
+  assert out.min() >= 0.0 and out.max() <= 1.0
+  assert not np.allclose(out, slices)
+
+
+def test_classic_augmentation_with_zero_ranges_is_the_identity(slices):
+  np.testing.assert_allclose(np.asarray(classic_augment(jax.random.key(0), slices, IDENTITY)), slices, atol=1e-6)
+
+
+def test_flipping_gives_each_slice_or_its_mirror(slices):
+  out = np.asarray(classic_augment(jax.random.key(1), slices, dataclasses.replace(IDENTITY, flip=True)))
+  mirrored = [np.allclose(o, s[:, ::-1], atol=1e-6) and not np.allclose(o, s, atol=1e-6) for o, s in zip(out, slices)]
+  kept = [np.allclose(o, s, atol=1e-6) for o, s in zip(out, slices)]
+  assert all(m or k for m, k in zip(mirrored, kept)) and any(mirrored) and any(kept)
+
+
+def test_a_rotation_moves_content_about_the_centre_and_fills_with_air():
+  image = np.zeros((1, SIZE, SIZE, 1), np.float32)
+  image[0, 2:6, :, 0] = 1.0  # a bright band along the top edge
+  turned = np.asarray(classic_augment(jax.random.key(0), image, dataclasses.replace(IDENTITY, rotation_deg=45)))
+  assert turned[0, 2:6, :, 0].sum() < image[0, 2:6, :, 0].sum()  # moved away from where it was
+  assert turned.min() >= 0.0 and turned[0, SIZE // 2, SIZE // 2, 0] == 0.0  # air stays air
+
+
+def test_diffaugment_is_a_function_of_the_key_and_keeps_the_shape(slices):
+  policy = EVERY_TRANSFORM
+  first = np.asarray(diff_augment(jax.random.key(5), slices, policy))
+  np.testing.assert_array_equal(first, np.asarray(diff_augment(jax.random.key(5), slices, policy)))
+  assert first.shape == slices.shape
+  assert not np.allclose(first, np.asarray(diff_augment(jax.random.key(6), slices, policy)))
+
+
+def test_diffaugment_lets_gradients_reach_the_pixels(slices):
+  """G learns through DiffAugment: the gradient of D's input with respect to G's output is not zero."""
+  weights = jnp.asarray(np.random.default_rng(1).normal(size=slices.shape[1:]), jnp.float32)
+  gradient = jax.grad(lambda x: jnp.sum(diff_augment(jax.random.key(2), x, EVERY_TRANSFORM) * weights))(
+      jnp.asarray(slices))
+  gradient = np.asarray(gradient)
+  assert np.isfinite(gradient).all() and np.count_nonzero(gradient) > gradient.size // 4
+
+
+def test_cutout_blanks_a_square_of_half_the_side():
+  ones = jnp.ones((16, SIZE, SIZE, 1))
+  out = np.asarray(diff_augment(jax.random.key(0), ones, ("cutout",)))
+  side = int(SIZE * CUTOUT_RATIO)
+  blanked = (out == 0.0).sum(axis=(1, 2, 3))
+  assert blanked.max() == side * side and blanked.min() > 0  # a whole square inside, clipped at the edges
+
+
+def test_translation_shifts_by_whole_pixels_within_an_eighth_and_fills_with_air(slices):
+  out = np.asarray(diff_augment(jax.random.key(4), slices, ("translation",)))
+  limit = int(SIZE * TRANSLATION_RATIO)
+  for moved, original in zip(out, slices):
+    matches = [(dy, dx) for dy in range(-limit, limit + 1) for dx in range(-limit, limit + 1)
+               if np.array_equal(moved, _shifted(original, dy, dx))]
+    assert matches
+
+
+def _shifted(image: np.ndarray, dy: int, dx: int) -> np.ndarray:
+  out = np.zeros_like(image)
+  rows, cols = slice(max(dy, 0), SIZE + min(dy, 0)), slice(max(dx, 0), SIZE + min(dx, 0))
+  out[rows, cols] = image[max(-dy, 0):SIZE - max(dy, 0), max(-dx, 0):SIZE - max(dx, 0)]
+  return out
+
+
+def test_a_policy_names_known_transforms_only():
+  assert parse_policy(" translation, cutout ") == ("translation", "cutout")
+  assert parse_policy("") == ()
+  with pytest.raises(ValueError, match="colour is not one of brightness, contrast, translation, cutout"):
+    parse_policy("translation,colour")
