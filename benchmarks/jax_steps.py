@@ -2,7 +2,8 @@
 
 The steps are the package's own `autoencoder_step`, `bagan_step` and `classifier_step`, jitted with
 `parallel.jit_step` (state donated, batch split over the mesh, parameters replicated) and fed a
-resident training set, so a benchmark times exactly what `launch/train.py` runs per step.
+resident training set, so a benchmark times what `launch/train.py` runs per step, without the
+in-step augmentation (classic transforms, DiffAugment), which the PyTorch peer does not mirror.
 Parameter values do not change the time of a step, so the models are freshly initialised.
 """
 
@@ -102,8 +103,8 @@ def images_seen(step: TrainingStep, batch_size: int) -> str:
   """What one step processes, in words, for reports."""
   if step.name == "bagan":
     fakes = fakes_per_batch(batch_size, N_CLASSES)
-    return (f"{batch_size} real images; D also sees {fakes} fakes, G generates {batch_size + fakes} and "
-            "backpropagates through D")
+    return (f"{batch_size} real images; D also sees {fakes} fakes, G generates {fakes} more and backpropagates "
+            "through D on them beside the real batch")
   return f"{batch_size} real images"
 
 

@@ -9,8 +9,9 @@ PyTorch user would: NCHW, `nn.Conv2d`, `nn.ConvTranspose2d`, `nn.BatchNorm2d`, A
 `fused=True`. Before any timing, the JAX models' variables are copied into the peers and their
 outputs compared, so both sides compute the same function (the differences go into the report).
 The steps mirror the JAX ones: the autoencoder's MSE step; BAGAN's D step on the real batch plus
-ceil(B / 2) fakes from G in inference mode, then G's step through D with D's weights frozen and
-its running statistics untouched; the classifier's weighted cross-entropy step. Batches are drawn
+ceil(B / 2) fakes from G in inference mode, then G's step on ceil(B / 2) new fakes scored inside
+a batch with the same real images, through D with D's weights frozen and its running statistics
+untouched; the classifier's weighted cross-entropy step. Batches are drawn
 on the device from a resident set in both. Each step is timed eagerly and, unless --no-compile,
 under `torch.compile` (its first step, which compiles, is reported apart). For each step,
 `speedup` = PyTorch seconds per step / JAX seconds per step: above 1, JAX is faster.
@@ -151,11 +152,11 @@ class TorchSteps:
       logits = self.forward["discriminator"](torch.cat([x, fakes.to(x.dtype)]))
     self._minimise("discriminator", F.cross_entropy(logits.float(), targets))
 
-    z, classes = self._latents(self.batch_size + fakes_count)
+    z, classes = self._latents(fakes_count)
     discriminator.requires_grad_(False)
     with torch_models.frozen_running_statistics(discriminator), self.autocast:
-      logits = self.forward["discriminator"](self.forward["generator"](z))
-    self._minimise("generator", F.cross_entropy(logits.float(), classes))
+      logits = self.forward["discriminator"](torch.cat([x, self.forward["generator"](z).to(x.dtype)]))
+    self._minimise("generator", F.cross_entropy(logits[self.batch_size:].float(), classes))
     discriminator.requires_grad_(True)
 
   def classifier(self) -> None:

@@ -1,13 +1,24 @@
 """Stage 4: BAGAN's alternating min-max step (METHOD.md §3.4), one jitted function per real batch.
 
-For a real batch (x, y) of size B and n classes:
-- D step: F = ceil(B / n) fakes G(z), z ~ N(mu_c, Sigma_c) with c uniform, labelled FAKE (= n),
-  so fakes are F / (B + F) of D's batch, BAGAN's "1/(n+1)". D minimises the (n+1)-way softmax
-  cross-entropy on concat(x, fakes). Fakes come from G in inference mode, as Keras BAGAN's
-  `generator.predict` makes them, and carry no gradient to G.
-- G step: B + F new conditioning classes c (never FAKE), loss = cross-entropy of the updated D on
-  G(z) against c; only G's parameters move. D runs in training mode (batch statistics, dropout)
-  as in Keras's combined model, but the batch statistics it computes on fakes are discarded.
+For a real batch (x, y) of size B and n classes, D's batch is x plus F = ceil(B / n) fakes G(z),
+z ~ N(mu_c, Sigma_c) with c uniform, labelled FAKE (= n): fakes are F / (B + F) of it, BAGAN's
+"1/(n+1)". Every image of that batch passes through DiffAugment (transforms.py) before D sees it.
+- D step: D minimises the (n+1)-way softmax cross-entropy on its batch. Fakes come from G in
+  inference mode, as Keras BAGAN's `generator.predict` makes them, and carry no gradient to G.
+- G step: a batch of the same composition, the same real x with F new fakes (conditioning
+  classes never FAKE), through the same DiffAugment and the same D in training mode; G's loss is
+  the cross-entropy of the fakes' logits against their conditioning class, and only G moves.
+  D's batch statistics from this pass are discarded.
+
+Why the G step shows D a mixed batch: D normalises with the statistics of its batch. BAGAN's G
+step (and this project's first one) scored a batch made only of fakes, whose BatchNorm statistics
+are the fakes' own, so it renormalised away exactly the statistics that tell fakes from reals.
+G then learnt to fool a network D never was: on the paper's data D's accuracy reached 1.0 by
+step 40 while G's loss fell to 0.007 and its slices became high-frequency noise. Scoring fakes
+inside a batch composed like D's own makes G's loss the loss D's step is trained against, the
+same function of the same kind of batch (a test checks they agree). Scoring them with D in
+inference mode would use running statistics that start as the encoder's real-only ones and lag
+the mixed batches D trains on.
 """
 
 from __future__ import annotations
@@ -25,6 +36,7 @@ from gancbam_jax.models import fake_label
 from gancbam_jax.train.batches import draw_batch
 from gancbam_jax.train.gaussians import sample_latents
 from gancbam_jax.train.state import TrainState, all_finite
+from gancbam_jax.train.transforms import diff_augment
 
 
 @flax.struct.dataclass
@@ -67,59 +79,88 @@ def _generate(generator: TrainState, params: Any, z: jax.Array, train: bool):
   return generator.apply_fn(variables, z, train=False), None
 
 
+def _fake_latents(key: jax.Array, count: int, latent_mean: jax.Array, latent_scale: jax.Array,
+                  n_classes: int) -> tuple[jax.Array, jax.Array]:
+  """`count` conditioning classes and their latents z ~ N(mu_c, Sigma_c)."""
+  k_class, k_latent = jax.random.split(key)
+  classes = conditioning_classes(k_class, count, n_classes)
+  return classes, sample_latents(k_latent, latent_mean, latent_scale, classes)
+
+
+def discriminator_logits(discriminator: TrainState, params: Any, images: jax.Array, key: jax.Array,
+                         policy: tuple[str, ...]) -> tuple[jax.Array, dict]:
+  """D in training mode on one DiffAugmented batch: the function D's step trains and G's step is scored by.
+
+  Returns float32 logits and D's updated batch statistics.
+  """
+  k_augment, k_dropout = jax.random.split(key)
+  return discriminator.apply_fn({"params": params, "batch_stats": discriminator.batch_stats},
+                                diff_augment(k_augment, images, policy), train=True, mutable=["batch_stats"],
+                                rngs={"dropout": k_dropout})
+
+
 def discriminator_update(generator: TrainState, discriminator: TrainState, x_real: jax.Array, y_real: jax.Array,
-                         key: jax.Array, latent_mean: jax.Array, latent_scale: jax.Array,
-                         n_classes: int) -> tuple[TrainState, dict]:
+                         key: jax.Array, latent_mean: jax.Array, latent_scale: jax.Array, n_classes: int,
+                         policy: tuple[str, ...] = ()) -> tuple[TrainState, dict]:
   """D's step on the real batch plus F = ceil(B / n) fakes labelled FAKE; G is not changed."""
-  k_class, k_latent, k_dropout = jax.random.split(key, 3)
-  classes = conditioning_classes(k_class, fakes_per_batch(x_real.shape[0], n_classes), n_classes)
-  z = sample_latents(k_latent, latent_mean, latent_scale, classes)
+  k_fake, k_discriminator = jax.random.split(key)
+  _, z = _fake_latents(k_fake, fakes_per_batch(x_real.shape[0], n_classes), latent_mean, latent_scale, n_classes)
   x_fake = jax.lax.stop_gradient(_generate(generator, generator.params, z, train=False)[0])
   x_d, y_d = discriminator_batch(x_real, y_real, x_fake, n_classes)
 
   def loss_fn(params):
-    logits, updates = discriminator.apply_fn({"params": params, "batch_stats": discriminator.batch_stats}, x_d,
-                                             train=True, mutable=["batch_stats"], rngs={"dropout": k_dropout})
+    logits, updates = discriminator_logits(discriminator, params, x_d, k_discriminator, policy)
     return _cross_entropy(logits, y_d), (updates, logits)
 
   (loss, (updates, logits)), grads = jax.value_and_grad(loss_fn, has_aux=True)(discriminator.params)
   discriminator = discriminator.apply_gradients(grads=grads, batch_stats=updates["batch_stats"])
-  return discriminator, {"d_loss": loss, "d_accuracy": jnp.mean(jnp.argmax(logits, axis=-1) == y_d),
-                         "d_fake_fraction": jnp.mean(y_d == fake_label(n_classes))}
+  fake = y_d == fake_label(n_classes)
+  correct = jnp.argmax(logits, axis=-1) == y_d
+  return discriminator, {"d_loss": loss, "d_accuracy": jnp.mean(correct),
+                         "d_fake_accuracy": jnp.sum(correct & fake) / jnp.sum(fake),
+                         "d_fake_fraction": jnp.mean(fake)}
 
 
-def generator_update(generator: TrainState, discriminator: TrainState, key: jax.Array, count: int,
-                     latent_mean: jax.Array, latent_scale: jax.Array, n_classes: int) -> tuple[TrainState, jax.Array]:
-  """G's step: `count` fakes should be classified as their conditioning class; D is not changed."""
-  k_class, k_latent, k_dropout = jax.random.split(key, 3)
-  classes = conditioning_classes(k_class, count, n_classes)
-  z = sample_latents(k_latent, latent_mean, latent_scale, classes)
+def generator_loss(params: Any, generator: TrainState, discriminator: TrainState, x_real: jax.Array,
+                   y_real: jax.Array, z: jax.Array, classes: jax.Array, key: jax.Array, n_classes: int,
+                   policy: tuple[str, ...] = ()) -> tuple[jax.Array, dict]:
+  """G's loss: its fakes G(z), after the real batch in a batch composed like D's, classified as `classes`.
 
-  def loss_fn(params):
-    fakes, updates = _generate(generator, params, z, train=True)
-    # mutable=['batch_stats'] and the result dropped: D's statistics on fakes must not leak into D.
-    logits, _ = discriminator.apply_fn(discriminator.variables, fakes, train=True, mutable=["batch_stats"],
-                                       rngs={"dropout": k_dropout})
-    return _cross_entropy(logits, classes), updates
+  `key` draws D's augmentation and dropout. Returns the loss and G's updated batch statistics;
+  D's are discarded.
+  """
+  fakes, updates = _generate(generator, params, z, train=True)
+  x_d, _ = discriminator_batch(x_real, y_real, fakes, n_classes)
+  logits, _ = discriminator_logits(discriminator, discriminator.params, x_d, key, policy)
+  return _cross_entropy(logits[x_real.shape[0]:], classes), updates
 
-  (loss, updates), grads = jax.value_and_grad(loss_fn, has_aux=True)(generator.params)
+
+def generator_update(generator: TrainState, discriminator: TrainState, x_real: jax.Array, y_real: jax.Array,
+                     key: jax.Array, latent_mean: jax.Array, latent_scale: jax.Array, n_classes: int,
+                     policy: tuple[str, ...] = ()) -> tuple[TrainState, jax.Array]:
+  """G's step on F = ceil(B / n) new fakes against D (see `generator_loss`); D is not changed."""
+  k_fake, k_discriminator = jax.random.split(key)
+  classes, z = _fake_latents(k_fake, fakes_per_batch(x_real.shape[0], n_classes), latent_mean, latent_scale,
+                             n_classes)
+  (loss, updates), grads = jax.value_and_grad(generator_loss, has_aux=True)(
+      generator.params, generator, discriminator, x_real, y_real, z, classes, k_discriminator, n_classes, policy)
   return generator.apply_gradients(grads=grads, batch_stats=updates["batch_stats"]), loss
 
 
 def bagan_step(state: GanState, key: jax.Array, images: jax.Array, labels: jax.Array, latent_mean: jax.Array,
-               latent_scale: jax.Array, *, batch_size: int, n_classes: int, bootstrap: bool = False,
-               batch_sharding: NamedSharding | None = None) -> tuple[GanState, dict]:
+               latent_scale: jax.Array, *, batch_size: int, n_classes: int, policy: tuple[str, ...] = (),
+               bootstrap: bool = False, batch_sharding: NamedSharding | None = None) -> tuple[GanState, dict]:
   """One D step, then one G step against the updated D; returns the new state and metrics.
 
-  With one class and z ~ N(0, I) this is a DCGAN step (real vs fake); `bootstrap` draws the real
-  batch with replacement, as ATR-GAN's "batching" does for a handful of minority images.
+  `policy` names the DiffAugment transforms of every image D sees. With one class and
+  z ~ N(0, I) this is a DCGAN step (real vs fake); `bootstrap` draws the real batch with
+  replacement, as ATR-GAN's "batching" does for a handful of minority images.
   """
   k_batch, k_discriminator, k_generator = jax.random.split(key, 3)
   x_real, y_real = draw_batch(k_batch, images, labels, batch_size, batch_sharding, bootstrap)
   discriminator, metrics = discriminator_update(state.generator, state.discriminator, x_real, y_real, k_discriminator,
-                                                latent_mean, latent_scale, n_classes)
-  generator, g_loss = generator_update(state.generator, discriminator, k_generator,
-                                       batch_size + fakes_per_batch(batch_size, n_classes), latent_mean, latent_scale,
-                                       n_classes)
+                                                latent_mean, latent_scale, n_classes, policy)
+  generator, g_loss = generator_update(state.generator, discriminator, x_real, y_real, k_generator, latent_mean,
+                                       latent_scale, n_classes, policy)
   finite = jnp.isfinite(metrics["d_loss"]) & jnp.isfinite(g_loss) & all_finite((generator.params, discriminator.params))
   return GanState(generator=generator, discriminator=discriminator), {**metrics, "g_loss": g_loss, "finite": finite}

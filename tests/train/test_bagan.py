@@ -1,4 +1,4 @@
-"""BAGAN's adversarial step: the D batch's fake fraction, G's targets, what each step may change."""
+"""BAGAN's adversarial step: the D batch's fake fraction, G's targets, what each step may change, what G is scored by."""
 
 import functools
 import math
@@ -6,6 +6,7 @@ import math
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 from gancbam_jax import models
@@ -14,8 +15,10 @@ from gancbam_jax.train.bagan import (
     bagan_step,
     conditioning_classes,
     discriminator_batch,
+    discriminator_logits,
     discriminator_update,
     fakes_per_batch,
+    generator_loss,
 )
 from gancbam_jax.train.batches import draw_batch
 from gancbam_jax.train.gaussians import fit_class_gaussians
@@ -98,3 +101,39 @@ def test_generator_pass_leaves_the_discriminator_as_its_own_step_made_it(gan, st
   after_step = stepped[0].discriminator
   assert _same(d_only.params, after_step.params)
   assert _same(d_only.batch_stats, after_step.batch_stats)
+
+
+def _fakes_and_real_batch(gan, seed: int = 3):
+  state, images, labels, mean, scale = gan
+  x, y = draw_batch(jax.random.key(seed), images, labels, BATCH)
+  classes = conditioning_classes(jax.random.key(seed + 1), fakes_per_batch(BATCH, N_CLASSES), N_CLASSES)
+  z = jax.random.normal(jax.random.key(seed + 2), (len(classes), LATENT))
+  return state, x, y, z, classes
+
+
+@pytest.mark.parametrize("policy", [(), ("brightness", "contrast", "translation", "cutout")])
+def test_the_generator_is_scored_by_the_function_the_discriminator_step_trains(gan, policy):
+  """G's loss is D's training-mode cross-entropy on G's fakes inside a batch composed like D's own: real batch
+  first, then F fakes, through the same DiffAugment draw. A G scored on a batch of fakes alone (BatchNorm
+  statistics of fakes only) would be fooling a network D never is."""
+  state, x, y, z, classes = _fakes_and_real_batch(gan)
+  key = jax.random.key(11)
+  loss, _ = generator_loss(state.generator.params, state.generator, state.discriminator, x, y, z, classes, key,
+                           N_CLASSES, policy)
+  fakes, _ = state.generator.apply_fn(state.generator.variables, z, train=True, mutable=["batch_stats"])
+  d_batch, _ = discriminator_batch(x, y, fakes, N_CLASSES)
+  d_logits, _ = discriminator_logits(state.discriminator, state.discriminator.params, d_batch, key, policy)
+  expected = optax.softmax_cross_entropy_with_integer_labels(d_logits[BATCH:], classes).mean()
+  assert float(loss) == pytest.approx(float(expected), rel=1e-5)
+  alone, _ = state.discriminator.apply_fn(state.discriminator.variables, fakes, train=True, mutable=["batch_stats"])
+  fakes_alone = optax.softmax_cross_entropy_with_integer_labels(alone, classes).mean()
+  assert abs(float(fakes_alone) - float(expected)) > 1e-3  # the old, fakes-only batch scores G differently
+
+
+def test_the_generator_loss_sees_the_real_batch_beside_its_fakes(gan):
+  state, x, y, z, classes = _fakes_and_real_batch(gan)
+  key = jax.random.key(5)
+  args = (state.generator.params, state.generator, state.discriminator)
+  loss, _ = generator_loss(*args, x, y, z, classes, key, N_CLASSES)
+  other_real, _ = generator_loss(*args, jnp.flip(x, axis=1), y, z, classes, key, N_CLASSES)
+  assert float(loss) != pytest.approx(float(other_real), rel=1e-4)
