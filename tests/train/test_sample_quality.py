@@ -1,0 +1,77 @@
+"""The generated-slice checks: a two-sample test near 0.5 for one distribution and near 1.0 for noise, a
+Fréchet distance that grows with the difference, and no numbers where too few slices exist."""
+
+import numpy as np
+import pytest
+import scipy.ndimage
+
+from gancbam_jax.train.sample_quality import (
+    MIN_SLICES,
+    compare_samples,
+    frechet_distance,
+    generated_quality,
+    slice_features,
+    two_sample_test,
+)
+
+SIZE = 32
+
+
+def _slices(n: int, seed: int) -> np.ndarray:
+  """Phantom-like slices in [0, 1]: an elliptical body with a few dense blobs and mild noise, all varying."""
+  rng = np.random.default_rng(seed)
+  rows, cols = np.mgrid[:SIZE, :SIZE] / SIZE
+  images = []
+  for _ in range(n):
+    a, b = rng.uniform(0.3, 0.45, 2)
+    image = 0.35 * (((rows - 0.5) / a) ** 2 + ((cols - 0.5) / b) ** 2 < 1)
+    for _ in range(rng.integers(2, 5)):
+      cy, cx, width = rng.uniform(0.3, 0.7), rng.uniform(0.3, 0.7), rng.uniform(0.002, 0.01)
+      image = image + rng.uniform(0.2, 0.5) * np.exp(-((rows - cy) ** 2 + (cols - cx) ** 2) / width)
+    images.append(image + rng.normal(0, 0.02, image.shape))
+  return np.clip(np.asarray(images, np.float32), 0, 1)[..., None]
+
+
+@pytest.fixture(scope="module")
+def real() -> np.ndarray:
+  return _slices(80, seed=0)
+
+
+def test_two_halves_of_one_set_are_indistinguishable(real):
+  aucs = []
+  for seed in range(5):
+    order = np.random.default_rng(seed).permutation(len(real))
+    features = slice_features(real[order])
+    aucs.append(two_sample_test(features[:40], features[40:], seed=seed))
+  assert 0.3 < np.mean(aucs) < 0.7
+
+
+def test_noise_and_blur_are_recognised_as_not_real(real):
+  noise = np.random.default_rng(1).uniform(size=real[:40].shape).astype(np.float32)
+  blurred = scipy.ndimage.gaussian_filter(real[40:], (0, 1.5, 1.5, 0))
+  assert compare_samples(real[:40], noise)["c2st_roc_auc"] > 0.99
+  assert compare_samples(real[:40], blurred)["c2st_roc_auc"] > 0.9
+
+
+def test_the_frechet_distance_is_zero_for_one_set_and_grows_with_the_difference(real):
+  features = slice_features(real)
+  assert frechet_distance(features, features) == pytest.approx(0.0, abs=1e-9)
+  same = compare_samples(real[:40], real[40:])
+  noise = compare_samples(real[:40], np.random.default_rng(2).uniform(size=real[:40].shape).astype(np.float32))
+  assert noise["frechet_distance"] > 10 * same["frechet_distance"]
+  assert same["frechet_distance_real_halves"] is not None
+
+
+def test_too_few_slices_give_no_numbers_and_the_pooled_test_still_runs(real):
+  labels = np.r_[np.zeros(30, int), np.ones(MIN_SLICES - 1, int)]
+  images = real[:len(labels)]
+  quality = generated_quality(images, labels, _slices(len(labels), seed=3), labels, ("normal", "anomalous"))
+  assert quality["per_class"]["anomalous"]["c2st_roc_auc"] is None
+  assert quality["per_class"]["normal"]["c2st_roc_auc"] is not None
+  assert 0.0 <= quality["all_classes"]["c2st_roc_auc"] <= 1.0
+  with pytest.raises(ValueError, match="at least 4 slices per side"):
+    two_sample_test(slice_features(images[:3]), slice_features(images[:10]))
+
+
+def test_features_are_fixed_across_calls(real):
+  np.testing.assert_array_equal(slice_features(real[:5]), slice_features(real[:5]))
