@@ -4,7 +4,7 @@ Every method runs the experiment of configs/default.py with its own fields chang
 (gancbam_jax/compare/methods.py), on the same 5 patient-grouped folds and seeds:
   python launch/compare.py --config configs/compare.py --workdir runs/compare
   python launch/compare.py --config configs/compare.py --workdir runs/compare --config.compare.methods=gan_cbam,gda
-About 14 methods x 5 folds x 1 to 7 minutes on a 2-core CPU (the feature baselines take seconds);
+About 16 methods x 5 folds x 1 to 7 minutes on a 2-core CPU (the feature baselines take seconds);
 configs/gpu.py's sizes on an accelerator. Rerunning with the same --workdir resumes.
 """
 
@@ -12,8 +12,8 @@ import ml_collections
 
 from configs import default
 
-ALL_METHODS = ("gan_cbam,gda,atr_gan,aclae_dt,isolation_forest,ocsvm,no_augmentation,class_weights,oversample,"
-               "no_cbam,attention_gate,discriminator,reconstruction,fanogan")
+ALL_METHODS = ("gan_cbam,random_forest,gda,atr_gan,aclae_dt,isolation_forest,ocsvm,no_augmentation,"
+               "classic_augmentation,class_weights,oversample,no_cbam,attention_gate,discriminator,reconstruction,fanogan")
 
 
 def get_config():

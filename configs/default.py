@@ -74,6 +74,10 @@ def get_train_config() -> ml_collections.ConfigDict:
   # generator it initialises with nothing to start from. configs/gpu.py keeps 5e-5.
   train.ae_learning_rate = 1e-3
   train.ae_beta1 = 0.5
+  train.ae_weight_decay = 0.0  # AdamW's decoupled weight decay (times the learning rate); 0 = Adam
+  # constant | cosine: the rate of the non-adversarial stages (autoencoders, classifier) warms up over
+  # 5 % of the stage and decays to 0 along a cosine. BAGAN keeps a constant rate.
+  train.lr_schedule = "cosine"
   train.gaussian_ridge = 1e-4  # Sigma_c += ridge * trace(Sigma_c) / d * I
   train.gan_steps = 120
   train.gan_learning_rate = 5e-5
@@ -85,6 +89,25 @@ def get_train_config() -> ml_collections.ConfigDict:
   return train
 
 
+def get_augment_config() -> ml_collections.ConfigDict:
+  """Augmentation inside the training steps (gancbam_jax/train/transforms.py), seeded by the step key."""
+  augment = ml_collections.ConfigDict()
+  # Classic augmentation of the autoencoder's and the classifier's batches: a small random affine map
+  # and intensity jitter. With tens of training slices, the autoencoder without it memorises them.
+  augment.autoencoder = True
+  augment.classifier = True
+  augment.rotation_deg = 10.0  # rotation in [-r, r] degrees
+  augment.zoom = 0.1  # scale in [1 - z, 1 + z]
+  augment.shift_fraction = 0.06  # shift in [-f, f] of the side
+  augment.intensity_scale = 0.1  # gain in [1 - g, 1 + g] of the normalised values
+  augment.intensity_shift = 0.05  # offset in [-o, o]
+  augment.flip = False  # left-right; off because the heart, aorta and liver lie on fixed sides
+  # DiffAugment of every image BAGAN's discriminator sees, real and generated: comma-separated among
+  # brightness, contrast, translation, cutout; "" for none.
+  augment.diffaugment = "brightness,contrast,translation,cutout"
+  return augment
+
+
 def get_detect_config() -> ml_collections.ConfigDict:
   """Which anomaly detector is trained on top of BAGAN and how (METHOD.md §4)."""
   detect = ml_collections.ConfigDict()
@@ -93,6 +116,8 @@ def get_detect_config() -> ml_collections.ConfigDict:
   detect.method = "classifier"
   detect.classifier_epochs = 20  # epochs of ceil(N / batch) steps over the augmented training set
   detect.classifier_learning_rate = 1e-4
+  detect.classifier_weight_decay = 0.0  # AdamW's decoupled weight decay; 0 = Adam
+  detect.classifier_selection = "val_loss"  # val_loss | val_roc_auc: the epoch kept, chosen on validation
   # reconstruction and fanogan train their normal-only autoencoder and GAN with train.ae_* and train.gan_*.
   detect.encoder_steps = 200  # fanogan: steps of the izi_f encoder
   detect.fanogan_feature_weight = 1.0  # k in ||x - G(E(x))||^2 + k ||f_D(x) - f_D(G(E(x)))||^2
@@ -103,6 +128,7 @@ def get_detect_config() -> ml_collections.ConfigDict:
   # Baselines (METHOD.md §6). gda | isolation_forest | ocsvm score principal components of the pixels,
   # fitted on normal training slices.
   detect.pca_components = 16
+  detect.forest_trees = 300  # random_forest: the supervised peer on the pixels of the training split
   detect.atr_gan_steps = 200  # atr_gan: DCGAN steps on the minority class
   detect.aclae_steps = 300  # aclae_dt: steps of the ConvLSTM autoencoder of signature matrices
   detect.aclae_bands = 16  # aclae_dt: column bands (the "variables"); rows are time
@@ -128,6 +154,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.data = get_data_config()
   config.model = get_model_config()
   config.train = get_train_config()
+  config.augment = get_augment_config()
   config.detect = get_detect_config()
   config.eval = get_eval_config()
   return config

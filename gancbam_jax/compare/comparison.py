@@ -20,9 +20,18 @@ import ml_collections
 import numpy as np
 
 from gancbam_jax.compare.methods import METHODS, Method, distinct_values, experiment_config, parse_names
-from gancbam_jax.compare.runs import per_split_results, pooled_test_scores, run_once, wall_seconds
+from gancbam_jax.compare.runs import (
+    autoencoder_fields,
+    has_autoencoder,
+    per_split_results,
+    pooled_test_scores,
+    run_once,
+    share_autoencoder,
+    wall_seconds,
+)
 from gancbam_jax.detect import figures
-from gancbam_jax.detect.metrics import roc_auc, roc_curve, summarize_folds
+from gancbam_jax.detect.experiment import QUALITY_KEYS
+from gancbam_jax.detect.metrics import numeric_in_every_fold, roc_auc, roc_curve, summarize_folds
 from gancbam_jax.detect.report import PAPER_TABLE_I, markdown_table, paper_table_i, percent, percent_row
 from gancbam_jax.train.settings import ConfigError
 
@@ -46,12 +55,28 @@ def protocol(folds: int, seeds: list[int]) -> str:
   return f"{splits} x seeds {seeds}; every method on the same splits and seeds"
 
 
-def run_method(base: ml_collections.ConfigDict, method: Method, seeds: list[int], workdir: pathlib.Path) -> dict:
-  """Runs (or reads) a method at every seed; returns its row: mean and std over every fold and seed."""
+def run_method(base: ml_collections.ConfigDict, method: Method, seeds: list[int], workdir: pathlib.Path,
+               autoencoders: dict[str, pathlib.Path] | None = None) -> dict:
+  """Runs (or reads) a method at every seed; returns its row: mean and std over every fold and seed.
+
+  `autoencoders` maps `autoencoder_fields` to a run directory already holding that autoencoder: a
+  method whose autoencoder is the same function of the same data starts from a copy of it instead
+  of training it again (bit-identical either way). The method's runs are added to it.
+  """
+  autoencoders = {} if autoencoders is None else autoencoders
   directories = [workdir / method.name / f"seed{seed}" for seed in seeds]
-  results = [run_once(experiment_config(base, method, seed), directory) for seed, directory in zip(seeds, directories)]
+  results = []
+  for seed, directory in zip(seeds, directories):
+    config = experiment_config(base, method, seed)
+    fields = autoencoder_fields(config)
+    if fields in autoencoders and share_autoencoder(autoencoders[fields], directory):
+      print(f"  {method.name} seed {seed}: autoencoder copied from {autoencoders[fields].relative_to(workdir)}",
+            flush=True)
+    results.append(run_once(config, directory))
+    if has_autoencoder(directory):
+      autoencoders.setdefault(fields, directory)
   splits = [split for r in results for split in per_split_results(r)]
-  summary = summarize_folds(splits, keys=COMPARED_METRICS + TIMING_KEYS)
+  summary = summarize_folds(splits, keys=[*COMPARED_METRICS, *TIMING_KEYS, *numeric_in_every_fold(splits, QUALITY_KEYS)])
   wall = np.array([wall_seconds(d) for d in directories])
   paper = {row.method: row._asdict() for row in PAPER_TABLE_I}.get(method.paper_row)
   return {"method": method.name, "label": method.label, "kind": method.kind, "fields": method.overrides,
@@ -66,10 +91,18 @@ def _cell(row: dict, key: str) -> str:
   return f"{percent(row['mean'][key])} ± {percent(row['std'][key])}"
 
 
+def _ratio_cell(row: dict, key: str) -> str:
+  """A check that is a number in [0, 1] or a ratio, to 2 decimals with its spread; '-' where the method has none."""
+  if key not in row["mean"]:
+    return "-"
+  return f"{row['mean'][key]:.2f} ± {row['std'][key]:.2f}"
+
+
 def comparison_markdown(comparison: dict) -> str:
   """comparison.md: the protocol, one row per method (percent, mean ± std), then the paper's Table I."""
   rows = comparison["methods"]
   table = [[row["label"], row["kind"], *(_cell(row, key) for key in COMPARED_METRICS),
+            *(_ratio_cell(row, key) for key in QUALITY_KEYS),
             f"{row['mean']['detection_ms_p50_batch1']:.2f}", f"{row['mean']['detection_ms_p50_batch64']:.3f}",
             f"{row['wall_s_per_seed']:.0f}"] for row in rows]
   beside = [percent_row(f"{row['label']} (here; not comparable)", row["mean"]) for row in rows if row["paper_table_i"]]
@@ -82,7 +115,11 @@ def comparison_markdown(comparison: dict) -> str:
            "evaluation per seed (all folds), on whatever else the machine was running.", "",
            "Test metrics in percent, mean ± standard deviation over every fold and seed:", ""]
   lines += markdown_table(["method", "kind", "accuracy", "precision", "recall", "F1", "ROC-AUC", "PR-AUC",
-                           "ms/img b1", "ms/img b64", "wall s"], table)
+                           "AE val/mean MSE", "C2ST ROC-AUC", "ms/img b1", "ms/img b64", "wall s"], table)
+  lines += ["", "AE val/mean MSE: the autoencoder's validation MSE over that of predicting the mean training slice "
+                "(below 1: it reconstructs more than the average slice). C2ST ROC-AUC: a classifier two-sample test of "
+                "generated against real training slices in a fixed random-network feature space (0.5: "
+                "indistinguishable; 1.0: every generated slice is recognised). '-': the method has no such stage."]
   lines += ["", "What each method is:", ""] + [f"- **{row['label']}** ({row['method']}): {row['description']}."
                                               for row in rows]
   lines += ["", "Figures: `plots/comparison_metrics.png` (test metrics, Fig. 7) and `plots/comparison_roc.png` "
@@ -114,10 +151,10 @@ def compare(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> d
   workdir = pathlib.Path(workdir).expanduser().resolve()
   workdir.mkdir(parents=True, exist_ok=True)
   (workdir / "compare_config.json").write_text(config.to_json(indent=2) + "\n")
-  rows = []
+  rows, autoencoders = [], {}
   for name in names:
     print(f"comparison: {name} ({METHODS[name].label}), seeds {seeds}", flush=True)
-    rows.append(run_method(base, METHODS[name], seeds, workdir))
+    rows.append(run_method(base, METHODS[name], seeds, workdir, autoencoders))
     print(f"  {name}: F1 {_cell(rows[-1], 'f1')}, ROC-AUC {_cell(rows[-1], 'roc_auc')} (percent)", flush=True)
   comparison = {
       "protocol": protocol(base.eval.folds, seeds),

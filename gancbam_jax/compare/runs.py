@@ -12,14 +12,19 @@ from __future__ import annotations
 import csv
 import json
 import pathlib
+import shutil
 import time
 
 import ml_collections
 import numpy as np
 
 from gancbam_jax.detect.experiment import run_experiment
+from gancbam_jax.train.metrics_log import METRICS_FILE
 
 WALL_TIME_FILE = "wall_time.json"
+SHARED_STAGE = "autoencoder"
+# What the pretrained autoencoder does not depend on: the detector, and the augmentation of later stages.
+NOT_AUTOENCODER_FIELDS = {"detect": None, "eval": None, "augment": ("classifier", "diffaugment")}
 
 
 def _finished(workdir: pathlib.Path, config: ml_collections.ConfigDict) -> bool:
@@ -45,6 +50,53 @@ def run_once(config: ml_collections.ConfigDict, workdir: pathlib.Path) -> dict:
     spent = wall_seconds(workdir) + time.perf_counter() - began
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / WALL_TIME_FILE).write_text(json.dumps({"seconds": spent}) + "\n")
+
+
+def autoencoder_fields(config: ml_collections.ConfigDict) -> str:
+  """The config fields the pretrained autoencoder is a function of, as canonical JSON: two runs with equal
+  fields train bit-identical autoencoders (a stage's randomness is fold_in(seed-derived key, step))."""
+  fields = config.to_dict()
+  for section, names in NOT_AUTOENCODER_FIELDS.items():
+    if names is None:
+      fields.pop(section, None)
+    else:
+      fields[section] = {k: v for k, v in fields.get(section, {}).items() if k not in names}
+  return json.dumps(fields, sort_keys=True, default=list)
+
+
+def _run_directories(workdir: pathlib.Path) -> list[pathlib.Path]:
+  """The directories holding one split's stages: the run itself, or each fold of a cross-validation."""
+  return sorted(workdir.glob("folds/fold*")) or [workdir]
+
+
+def has_autoencoder(workdir: pathlib.Path) -> bool:
+  """Whether a run trained (or holds) the pretrained autoencoder stage."""
+  return any((split_dir / "checkpoints" / SHARED_STAGE).is_dir() for split_dir in _run_directories(workdir))
+
+
+def share_autoencoder(source: pathlib.Path, target: pathlib.Path) -> int:
+  """Copies the finished autoencoder stage of a run into another run of equal `autoencoder_fields`.
+
+  Per split (the run, or each fold): its checkpoints, its lines of metrics.jsonl and its
+  reconstruction plot, where the target has no autoencoder checkpoints yet. The target then
+  restores the stage instead of training it again. Returns the number of splits copied.
+  """
+  copied = 0
+  for split_dir in _run_directories(source):
+    checkpoints = split_dir / "checkpoints" / SHARED_STAGE
+    destination = target / split_dir.relative_to(source)
+    if not checkpoints.is_dir() or (destination / "checkpoints" / SHARED_STAGE).exists():
+      continue
+    shutil.copytree(checkpoints, destination / "checkpoints" / SHARED_STAGE)
+    lines = [line for line in (split_dir / METRICS_FILE).read_text().splitlines()
+             if json.loads(line)["stage"] == SHARED_STAGE]
+    (destination / METRICS_FILE).write_text("".join(line + "\n" for line in lines))
+    plot = split_dir / "plots" / f"{SHARED_STAGE}_reconstructions.png"
+    if plot.is_file():
+      (destination / "plots").mkdir(parents=True, exist_ok=True)
+      shutil.copy2(plot, destination / "plots" / plot.name)
+    copied += 1
+  return copied
 
 
 def per_split_results(results: dict) -> list[dict]:

@@ -50,9 +50,10 @@ def sweep_factor(base: ml_collections.ConfigDict, name: str, values: list[float]
   rows = {method: [] for method in methods}
   for value in values:
     config = with_fields(base, {factor.field: value})
+    autoencoders = {}  # the methods at one value share data, so they may share an autoencoder
     for method in methods:
       print(f"sweep: {name} = {value:g}, {method}", flush=True)
-      rows[method].append(run_method(config, METHODS[method], seeds, workdir / name / f"{value:g}"))
+      rows[method].append(run_method(config, METHODS[method], seeds, workdir / name / f"{value:g}", autoencoders))
   return {"label": factor.label, "field": factor.field, "values": values,
           "methods": {method: {metric: {"mean": [r["mean"][metric] for r in per_value],
                                         "std": [r["std"][metric] for r in per_value]}

@@ -27,6 +27,7 @@ from gancbam_jax.train.bagan import GanState, bagan_step
 from gancbam_jax.train.gaussians import ClassGaussians
 from gancbam_jax.train.loop import StageSchedule
 from gancbam_jax.train.pipeline import Run, TrainingSet
+from gancbam_jax.train.sample_quality import generated_quality
 from gancbam_jax.train.settings import ConfigError
 from gancbam_jax.train.state import TrainState, adam, create_train_state
 
@@ -117,9 +118,15 @@ def filtered_synthetic(run: Run, generator: TrainState, autoencoder: TrainState,
     kept.append(candidates[passes_filter(map_in_batches(encode, candidates, batch_size), real, band)])
   images = np.concatenate(kept)[:needed] if kept else np.zeros((0, *data.train_images.shape[1:]), np.float32)
   synthetic = SyntheticImages(images=images, labels=np.full(len(images), anomalous, np.int32))
+  # The DCGAN's samples before the filter, as many as there are real minority slices, against them.
+  minority_labels = np.zeros(len(real), np.int32)
+  matched = generate_class_images(generator, prior, run.key("quality"), np.array([len(real)]), batch_size,
+                                  run.config.data.image_size)
   account = {"filter": {"candidates": generated, "kept": len(images), "needed": needed,
                         "nearest_real_band": list(band), "percentiles": list(FILTER_PERCENTILES)},
              "per_class": diversity_report(data.train_images, data.train_labels, synthetic, data.class_names,
-                                           seed=run.config.seed)}
+                                           seed=run.config.seed),
+             "quality": generated_quality(np.asarray(minority.images), minority_labels, matched.images, minority_labels,
+                                          (data.class_names[anomalous],), seed=run.config.seed)}
   run.announce(f"ATR-GAN filter: kept {len(images)} of {generated} candidates ({needed} needed to balance)")
   return synthetic, account

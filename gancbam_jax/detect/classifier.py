@@ -6,7 +6,9 @@ until the classes balance. `detect.rebalance` swaps that augmentation for the ab
 would try first: no rebalancing, a loss weighted by inverse class frequency, or plain oversampling
 of the real minority slices. Training is counted in epochs of ceil(N / batch) steps over the
 training set, so the per-epoch training and validation accuracy and loss of the paper's Figs. 3-4
-exist; the epoch with the lowest validation loss is kept (checkpoint selection on validation only).
+exist. Every batch is classically augmented (`augment.classifier`; transforms.py), the rate
+follows train.lr_schedule, and the epoch kept is the best on validation by
+detect.classifier_selection (checkpoint selection on validation only).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from jax.sharding import NamedSharding
 
 from gancbam_jax import models
 from gancbam_jax.batching import map_in_batches
+from gancbam_jax.detect.metrics import roc_auc
 from gancbam_jax.train import parallel
 from gancbam_jax.train.augment import SyntheticImages, balancing_counts
 from gancbam_jax.train.batches import draw_batch
@@ -30,17 +33,28 @@ from gancbam_jax.train.checkpoints import StageCheckpoints
 from gancbam_jax.train.loop import StageSchedule
 from gancbam_jax.train.pipeline import Run, TrainedStages, TrainingSet
 from gancbam_jax.train.state import TrainState, adam, all_finite, create_train_state
+from gancbam_jax.train.transforms import ClassicAugmentation, classic_augment
 
 STAGE = "classifier"
 REBALANCING = ("bagan", "none", "class_weights", "oversample")
-SELECTION_CRITERION = "lowest validation loss"
+# How the epoch to keep is chosen on validation: each criterion's sort key (lower is better) and its description.
+SELECTION_CRITERIA = {
+    "val_loss": (lambda m: (m["val_loss"],), "lowest validation loss"),
+    "val_roc_auc": (lambda m: (-m["val_roc_auc"], m["val_loss"]),
+                    "highest validation ROC-AUC, ties broken by the lowest validation loss"),
+}
 ADAM_BETA1 = 0.9  # Adam's usual decay: the classifier is not adversarial, so BAGAN's 0.5 is not needed
 
 
 def classifier_step(state: TrainState, key: jax.Array, images: jax.Array, labels: jax.Array, class_weights: jax.Array,
-                    *, batch_size: int, batch_sharding: NamedSharding | None = None) -> tuple[TrainState, dict]:
-  """One Adam step of class-weighted softmax cross-entropy on a batch drawn from the resident training set."""
-  x, y = draw_batch(key, images, labels, batch_size, batch_sharding)
+                    *, batch_size: int, augmentation: ClassicAugmentation | None = None,
+                    batch_sharding: NamedSharding | None = None) -> tuple[TrainState, dict]:
+  """One Adam step of class-weighted softmax cross-entropy on a batch drawn from the resident training set,
+  classically augmented when a policy is given."""
+  k_batch, k_augment = jax.random.split(key)
+  x, y = draw_batch(k_batch, images, labels, batch_size, batch_sharding)
+  if augmentation is not None:
+    x = classic_augment(k_augment, x, augmentation)
 
   def loss_fn(params):
     logits, updates = state.apply_fn({"params": params, "batch_stats": state.batch_stats}, x, train=True,
@@ -59,10 +73,11 @@ def log_probabilities(state: TrainState, images: jax.Array) -> jax.Array:
   return jax.nn.log_softmax(state.apply_fn(state.variables, images, train=False))
 
 
-def validation_metrics(log_p: np.ndarray, labels: np.ndarray) -> dict:
-  """Cross-entropy and accuracy of class log-probabilities against validation labels."""
+def validation_metrics(log_p: np.ndarray, labels: np.ndarray, anomalous_index: int) -> dict:
+  """Cross-entropy, accuracy and ROC-AUC (score: p(anomalous)) of class log-probabilities against validation labels."""
   return {"val_loss": float(-log_p[np.arange(len(labels)), labels].mean()),
-          "val_accuracy": float(np.mean(np.argmax(log_p, -1) == labels))}
+          "val_accuracy": float(np.mean(np.argmax(log_p, -1) == labels)),
+          "val_roc_auc": roc_auc(log_p[:, anomalous_index], (labels == anomalous_index).astype(np.int64))}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -122,28 +137,34 @@ def train_classifier(run: Run, autoencoder_state: TrainState,
   classifier = models.build_classifier(run.autoencoder)
   variables = models.trunk_from_autoencoder(autoencoder_state.variables,
                                             models.init_variables(classifier, run.key("classifier-init")))
-  state = parallel.replicate(create_train_state(classifier, variables, adam(cfg.classifier_learning_rate, ADAM_BETA1)),
-                             run.mesh)
+  epoch_steps = math.ceil(int(train_set.labels.shape[0]) / train_cfg.batch_size)
+  total_steps = cfg.classifier_epochs * epoch_steps
+  tx = adam(cfg.classifier_learning_rate, ADAM_BETA1, schedule=train_cfg.lr_schedule, steps=total_steps,
+            weight_decay=cfg.classifier_weight_decay)
+  state = parallel.replicate(create_train_state(classifier, variables, tx), run.mesh)
   name = classifier_stage(run.config)
   # One key for every training set: the ablations then differ from the method in their data alone.
   stage, key = run.stage(name), run.key(STAGE)
   selected = StageCheckpoints(run.workdir / "checkpoints" / f"{name}_selected", max_to_keep=1)
-  epoch_steps = math.ceil(int(train_set.labels.shape[0]) / train_cfg.batch_size)
   start, state, key = stage.resume(state, key)
-  best = {"val_loss": math.inf} if selected.latest_step() is None else selected.read_meta(selected.latest_step())
-  step = run.jit_step(classifier_step, batch_size=train_cfg.batch_size)
+  sort_key, criterion = SELECTION_CRITERIA[cfg.classifier_selection]
+  best = None if selected.latest_step() is None else selected.read_meta(selected.latest_step())
+  augmentation = run.classic_augmentation if run.config.augment.classifier else None
+  step = run.jit_step(classifier_step, batch_size=train_cfg.batch_size, augmentation=augmentation)
   predict = jax.jit(log_probabilities)  # compiled once; each epoch passes its state
 
   def evaluate_epoch(step_number, current):
+    nonlocal best
     log_p = map_in_batches(functools.partial(predict, current), run.data.val_images, train_cfg.batch_size)
-    metrics = {"epoch": step_number // epoch_steps, **validation_metrics(log_p, run.data.val_labels)}
-    if metrics["val_loss"] < best["val_loss"]:
-      best.update(metrics, step=step_number, criterion=SELECTION_CRITERION)
+    metrics = {"epoch": step_number // epoch_steps,
+               **validation_metrics(log_p, run.data.val_labels, run.data.dataset.anomalous_index)}
+    if best is None or sort_key(metrics) < sort_key(best):
+      best = {**metrics, "step": step_number, "criterion": criterion}
       selected.save(step_number, {"params": current.params, "batch_stats": current.batch_stats}, dict(best))
     return metrics
 
   state, report = stage.run(state, key, lambda s, k: step(s, k, train_set.images, train_set.labels, class_weights),
-                            StageSchedule(cfg.classifier_epochs * epoch_steps, epoch_steps, epoch_steps), start,
+                            StageSchedule(total_steps, epoch_steps, epoch_steps), start,
                             on_log=evaluate_epoch)
   stage.checkpoints.close()
   run.announce(report.line())

@@ -25,7 +25,7 @@ import numpy as np
 
 from gancbam_jax import models
 from gancbam_jax.batching import map_in_batches
-from gancbam_jax.detect import aclae, atr_gan
+from gancbam_jax.detect import aclae, atr_gan, forest
 from gancbam_jax.detect.classifier import classifier_stage, rebalanced_training_set, train_classifier, with_synthetic
 from gancbam_jax.detect.normality import (
     AUTOENCODER_STAGE,
@@ -56,6 +56,9 @@ DESCRIPTIONS = {
     "atr_gan": "ATR-GAN (Li et al. 2022): DCGAN of the anomalous training slices with bootstrap batches, candidates "
                "kept by a nearest-neighbour filter in the encoder's latent space, then the classifier trained on "
                "real plus kept slices; score = softmax probability of the anomalous class",
+    "random_forest": "random forest (scikit-learn, 300 trees, balanced class weights) on the pixels of the real "
+                     "training slices, the classifier's own training split; score = its probability of the anomalous "
+                     "class",
     "aclae_dt": "ACLAE-DT (Tayeh et al. 2022): ConvLSTM autoencoder with temporal attention of signature matrices "
                 "(rows as time, column bands as variables), trained on normal slices; score = reconstruction error "
                 "of the last signature matrix",
@@ -99,7 +102,8 @@ class Detector:
   added_training_images: dict  # class -> {source: count} of slices added to the real training split
   trained: TrainedVariables | None  # None: fitted in one pass, no checkpoints
   description: str
-  augmentation: dict | None = None  # diversity and memorisation checks of the synthetic training slices
+  augmentation: dict | None = None  # diversity, memorisation and quality checks of the synthetic training slices
+  autoencoder: dict | None = None  # validation MSE of the pretrained autoencoder beside the mean slice's, when used
   # (threshold, rule) from validation scores and labels, for a method with its own thresholding rule;
   # None: the config's eval.threshold rule.
   threshold_rule: Callable[[np.ndarray, np.ndarray], tuple[float, str]] | None = None
@@ -228,6 +232,15 @@ def feature_detector(method: str, run: Run, trained: TrainedStages) -> Detector:
                   DESCRIPTIONS[method])
 
 
+def random_forest_detector(run: Run, trained: TrainedStages) -> Detector:
+  del trained  # fitted in one pass on the real training split; evaluation refits it identically
+  anomalous = (run.data.train_labels == run.data.dataset.anomalous_index).astype(np.int64)
+  variables = forest.fit_random_forest(run.data.train_images, anomalous, run.config.detect.forest_trees, run.config.seed)
+  return Detector("random_forest", jax.jit(forest.forest_outputs), variables, forest.FOREST_HEATMAP,
+                  {"criterion": "fitted once on the training split; nothing to select"}, {}, None,
+                  DESCRIPTIONS["random_forest"])
+
+
 def atr_gan_detector(run: Run, trained: TrainedStages) -> Detector:
   minority = atr_gan.minority_set(run)
   gan = atr_gan.train_dcgan(run, minority)
@@ -262,6 +275,7 @@ BUILDERS: dict[str, Callable[[Run, TrainedStages], Detector]] = {
     "gda": functools.partial(feature_detector, "gda"),
     "isolation_forest": functools.partial(feature_detector, "isolation_forest"),
     "ocsvm": functools.partial(feature_detector, "ocsvm"),
+    "random_forest": random_forest_detector,
     "atr_gan": atr_gan_detector,
     "aclae_dt": aclae_detector,
 }
@@ -269,4 +283,6 @@ BUILDERS: dict[str, Callable[[Run, TrainedStages], Detector]] = {
 
 def build_detector(run: Run) -> Detector:
   """Trains (or restores) what the run's detect.method needs, and no stage more, and returns its detector."""
-  return BUILDERS[run.config.detect.method](run, TrainedStages(run))
+  trained = TrainedStages(run)
+  detector = BUILDERS[run.config.detect.method](run, trained)
+  return dataclasses.replace(detector, autoencoder=trained.summary.get("autoencoder"))

@@ -150,8 +150,14 @@ def evaluate(run: Run, detector: Detector, fold: tuple[int, int] | None = None, 
              "validation": detection_metrics(val_scores, val_labels, threshold),
              "selected_checkpoint": detector.selection, "heatmap": detector.heatmap,
              **detection_times(detector, run.config.data.image_size, cfg.timing_repeats)}
+  if detector.autoencoder:
+    results["autoencoder"] = detector.autoencoder
+    results["autoencoder_val_mse_ratio"] = detector.autoencoder["val_mse_ratio"]
   if detector.augmentation:
     results["generated"] = generated_image_checks(detector.augmentation)
+    if "quality" in detector.augmentation:
+      results["generated_quality"] = detector.augmentation["quality"]
+      results["c2st_roc_auc"] = detector.augmentation["quality"]["all_classes"]["c2st_roc_auc"]
     if "filter" in detector.augmentation:  # ATR-GAN: how many candidates its filter kept, and its band
       results["synthetic_filter"] = detector.augmentation["filter"]
   results["n_test"] = results.pop("n")

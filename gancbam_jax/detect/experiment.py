@@ -18,7 +18,7 @@ import ml_collections
 from gancbam_jax.detect import figures
 from gancbam_jax.detect.detectors import build_detector
 from gancbam_jax.detect.evaluation import Evaluation, evaluate
-from gancbam_jax.detect.metrics import INTERVAL_METRICS, roc_curve, summarize_folds
+from gancbam_jax.detect.metrics import INTERVAL_METRICS, numeric_in_every_fold, roc_curve, summarize_folds
 from gancbam_jax.detect.report import write_report
 from gancbam_jax.detect.settings import validate_detection_config
 from gancbam_jax.detect.timing import TIMED_BATCH_SIZES
@@ -30,6 +30,9 @@ SHARED_KEYS = ("method", "method_description", "dataset", "label_meaning", "labe
                "threshold_rule")
 TIMING_KEYS = tuple(f"{kind}_batch{b}" for b in TIMED_BATCH_SIZES
                     for kind in ("detection_ms_p50", "detection_ms_p95", "images_per_s"))
+# Checks of the training stages, where the method has them: the autoencoder's validation MSE over the
+# mean slice's, and the two-sample test of generated against real training slices.
+QUALITY_KEYS = ("autoencoder_val_mse_ratio", "c2st_roc_auc")
 
 
 def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: pathlib.Path, fold: tuple[int, int] | None,
@@ -55,7 +58,7 @@ def _summed_splits(per_fold: list[dict]) -> dict:
 
 def aggregate_folds(per_fold: list[dict]) -> dict:
   """results.json of a cross-validation: fold means as the metrics, their std, pooled counts, every fold."""
-  metric_keys = [*INTERVAL_METRICS, "threshold", *TIMING_KEYS]
+  metric_keys = [*INTERVAL_METRICS, "threshold", *TIMING_KEYS, *numeric_in_every_fold(per_fold, QUALITY_KEYS)]
   summary = summarize_folds(per_fold, keys=metric_keys)
   confusion = summary["confusion_matrix"]
   n_test = sum(confusion.values())

@@ -269,6 +269,11 @@ def _is_number(value) -> bool:
   return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
 
 
+def numeric_in_every_fold(per_fold: list[dict], keys) -> list[str]:
+  """The keys among `keys` that hold a number in every fold (optional checks that some runs lack)."""
+  return [key for key in keys if all(_is_number(fold.get(key)) for fold in per_fold)]
+
+
 def summarize_folds(per_fold: list[dict], keys=None) -> dict:
   """Mean and standard deviation over cross-validation folds of each numeric metric, and the summed confusion counts.
 
@@ -280,7 +285,7 @@ def summarize_folds(per_fold: list[dict], keys=None) -> dict:
   if not per_fold:
     raise ValueError("per_fold is empty; pass the metrics dict of at least one fold")
   if keys is None:
-    keys = [key for key in per_fold[0] if all(_is_number(fold.get(key)) for fold in per_fold)]
+    keys = numeric_in_every_fold(per_fold, per_fold[0])
   else:
     keys = list(keys)
     for k, fold in enumerate(per_fold):

@@ -22,6 +22,8 @@ MODE_COLLAPSE_RATIO = 0.5
 # distance reads as possible memorisation (a generated image nearly copies a training slice).
 MEMORISATION_RATIO = 0.5
 PAPER_DATASET_SLICES = 100
+# A two-sample test ROC-AUC at or below this reads as generated slices that are hard to tell from real ones.
+C2ST_INDISTINCT = 0.85
 
 
 class PaperRow(NamedTuple):
@@ -228,6 +230,43 @@ def _generated(results: Mapping) -> list[str]:
   return lines
 
 
+def _with_spread(results: Mapping, key: str) -> str:
+  spread = (results.get("std") or {}).get(key)
+  return f"{results[key]:.2f}" + (f" ± {spread:.2f} over folds" if _is_number(spread) else "")
+
+
+def _c2st_reading(auc: float) -> str:
+  if auc <= C2ST_INDISTINCT:
+    return f"at or below {C2ST_INDISTINCT}: the classifier finds the generated slices hard to tell from real ones"
+  return (f"above {C2ST_INDISTINCT}: a classifier tells the generated slices from real ones, so they do not pass for "
+          "real slices")
+
+
+def _training_checks(results: Mapping) -> list[str]:
+  """The autoencoder's generalisation and the generated slices' two-sample test, where the method has them."""
+  lines = []
+  check = results.get("autoencoder")
+  if check:
+    lines.append(f"- Autoencoder: validation MSE {check['val_loss']:.4g} against {check['mean_image_val_loss']:.4g} "
+                 f"for predicting the mean training slice, a ratio of {check['val_mse_ratio']:.2f} (1.0: it "
+                 "reconstructs unseen slices no better than the average slice).")
+  elif _is_number(results.get("autoencoder_val_mse_ratio")):
+    lines.append(f"- Autoencoder: validation MSE over that of the mean training slice "
+                 f"{_with_spread(results, 'autoencoder_val_mse_ratio')} (1.0: no better than the average slice).")
+  quality = (results.get("generated_quality") or {}).get("all_classes") or {}
+  if _is_number(quality.get("c2st_roc_auc")):
+    floor = quality.get("frechet_distance_real_halves")
+    floor_text = f"; two halves of the real slices: {floor:.3g}" if _is_number(floor) else ""
+    lines.append(f"- Generated slices, classifier two-sample test against {quality['real']} real training slices "
+                 f"({quality['synthetic']} generated, {results['generated_quality']['feature_space']}): held-out "
+                 f"ROC-AUC {quality['c2st_roc_auc']:.2f}, {_c2st_reading(quality['c2st_roc_auc'])}. Fréchet distance "
+                 f"in the same features {quality['frechet_distance']:.3g}{floor_text}.")
+  elif _is_number(results.get("c2st_roc_auc")):
+    lines.append(f"- Generated slices, classifier two-sample test ROC-AUC {_with_spread(results, 'c2st_roc_auc')} "
+                 f"({_c2st_reading(results['c2st_roc_auc'])}).")
+  return ["## Training checks", ""] + lines + [""] if lines else []
+
+
 def _figures(figures: Mapping[str, str] | None) -> list[str]:
   if not figures:
     return []
@@ -285,7 +324,7 @@ def write_report(results: Mapping, path: str | os.PathLike, figures: Mapping[str
   if missing:
     raise ValueError(f"results lacks {missing}: the report must say what was detected, on which data")
   lines = (_title(results) + _data(results) + _protocol(results) + _results(results) + _detection_time(results)
-           + _generated(results) + _figures(figures) + _paper_table(results))
+           + _training_checks(results) + _generated(results) + _figures(figures) + _paper_table(results))
   text = "\n".join(lines).rstrip("\n") + "\n"
   pathlib.Path(path).write_text(text)
   return text

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ml_collections
 
-from gancbam_jax.detect.classifier import REBALANCING
+from gancbam_jax.detect.classifier import REBALANCING, SELECTION_CRITERIA
 from gancbam_jax.detect.detectors import BUILDERS
 from gancbam_jax.detect.metrics import THRESHOLD_RULES
 from gancbam_jax.train.settings import require
@@ -17,10 +17,14 @@ def validate_detection_config(config: ml_collections.ConfigDict) -> None:
   detect, evaluation = config.detect, config.eval
   require(detect.method in METHODS, "detect.method", f"{detect.method!r} is not one of {METHODS}")
   require(detect.rebalance in REBALANCING, "detect.rebalance", f"{detect.rebalance!r} is not one of {REBALANCING}")
-  for field in ("classifier_epochs", "encoder_steps", "pca_components", "atr_gan_steps", "aclae_steps"):
+  for field in ("classifier_epochs", "encoder_steps", "pca_components", "forest_trees", "atr_gan_steps", "aclae_steps"):
     require(getattr(detect, field) >= 1, f"detect.{field}", f"must be at least 1, got {getattr(detect, field)}")
   require(detect.classifier_learning_rate > 0, "detect.classifier_learning_rate",
           f"must be positive, got {detect.classifier_learning_rate}")
+  require(detect.classifier_weight_decay >= 0, "detect.classifier_weight_decay",
+          f"must be non-negative, got {detect.classifier_weight_decay}")
+  require(detect.classifier_selection in SELECTION_CRITERIA, "detect.classifier_selection",
+          f"{detect.classifier_selection!r} is not one of {tuple(SELECTION_CRITERIA)}")
   require(detect.fanogan_feature_weight >= 0, "detect.fanogan_feature_weight",
           f"must be non-negative, got {detect.fanogan_feature_weight}")
   bands, size = detect.aclae_bands, config.data.image_size

@@ -34,14 +34,17 @@ from gancbam_jax.batching import map_in_batches
 from gancbam_jax.train import parallel
 from gancbam_jax.train.augment import SyntheticImages, balancing_counts, diversity_report, generate_class_images
 from gancbam_jax.train.bagan import GanState, bagan_step
+from gancbam_jax.train.batches import batching_note
 from gancbam_jax.train.checkpoints import StageCheckpoints
 from gancbam_jax.train.data import TrainingData, prepare_training_data
 from gancbam_jax.train.gaussians import ClassGaussians, fit_class_gaussians
 from gancbam_jax.train.loop import IncompleteRunError, Stage, StageReport, StageSchedule
 from gancbam_jax.train.metrics_log import MetricsLog
-from gancbam_jax.train.pretrain import autoencoder_step, per_image_reconstruction_error
+from gancbam_jax.train.pretrain import autoencoder_step, mean_image_error, per_image_reconstruction_error
+from gancbam_jax.train.sample_quality import generated_quality
 from gancbam_jax.train.settings import DTYPES, RUN_DEFINING_SECTIONS, ConfigError, changed_fields, validate_config
 from gancbam_jax.train.state import TrainState, adam, create_train_state
+from gancbam_jax.train.transforms import ClassicAugmentation, parse_policy
 
 SAMPLES_PER_CLASS = 8
 
@@ -92,6 +95,11 @@ class Run:
     return TrainingSet.on_devices(self.mesh, train_images, np.zeros(len(train_images), np.int32), ("normal",),
                                   self.data.val_images[np.isin(self.data.val_labels, normal)])
 
+  @functools.cached_property
+  def classic_augmentation(self) -> ClassicAugmentation:
+    """The classic augmentation policy of the config's `augment` section."""
+    return ClassicAugmentation.from_config(self.config.augment)
+
   def key(self, purpose: str) -> jax.Array:
     """A key per purpose, derived from the config's seed (stable across resumes)."""
     return jax.random.fold_in(jax.random.key(self.config.seed), zlib.crc32(purpose.encode()) & 0x7FFFFFFF)
@@ -137,20 +145,35 @@ def _write_json(run: Run, name: str, value) -> None:
     (run.workdir / name).write_text(json.dumps(value, indent=2) + "\n")
 
 
+def autoencoder_optimizer(train_config: ml_collections.ConfigDict):
+  """The optimiser of the autoencoder stages (and the models trained like them): train.ae_* and train.lr_schedule."""
+  return adam(train_config.ae_learning_rate, train_config.ae_beta1, schedule=train_config.lr_schedule,
+              steps=train_config.ae_steps, weight_decay=train_config.ae_weight_decay)
+
+
+_reconstruction_errors = jax.jit(per_image_reconstruction_error)  # compiled once per model and batch shape
+
+
+def reconstruction_check(state: TrainState, train_set: TrainingSet, batch_size: int) -> dict:
+  """Validation MSE of an autoencoder, that of the mean training slice, and their ratio (below 1: it generalises)."""
+  errors = map_in_batches(functools.partial(_reconstruction_errors, state), train_set.val_images, batch_size)
+  val_loss, reference = float(errors.mean()), mean_image_error(np.asarray(train_set.images), train_set.val_images)
+  return {"val_loss": val_loss, "mean_image_val_loss": reference, "val_mse_ratio": val_loss / reference}
+
+
 def pretrain_autoencoder(run: Run, train_set: TrainingSet, name: str = "autoencoder") -> tuple[TrainState, StageReport]:
   """Stage 1: MSE autoencoder on a training set; logs the validation reconstruction error."""
   cfg = run.config.train
   stage, key = run.stage(name), run.key(name)
   variables = models.init_variables(run.autoencoder, run.key(f"{name}-init"))
-  state = parallel.replicate(create_train_state(run.autoencoder, variables, adam(cfg.ae_learning_rate, cfg.ae_beta1)),
-                             run.mesh)
+  state = parallel.replicate(create_train_state(run.autoencoder, variables, autoencoder_optimizer(cfg)), run.mesh)
   start, state, key = stage.resume(state, key)
-  step = run.jit_step(autoencoder_step, batch_size=cfg.batch_size)
-  errors = jax.jit(per_image_reconstruction_error)
+  step = run.jit_step(autoencoder_step, batch_size=cfg.batch_size,
+                      augmentation=run.classic_augmentation if run.config.augment.autoencoder else None)
+  check = functools.partial(reconstruction_check, train_set=train_set, batch_size=cfg.batch_size)
 
   def validation_loss(_, current):
-    return {"val_loss": float(map_in_batches(functools.partial(errors, current), train_set.val_images,
-                                             cfg.batch_size).mean())}
+    return check(current)
 
   state, report = stage.run(state, key, lambda s, k: step(s, k, train_set.images, train_set.labels),
                             StageSchedule(cfg.ae_steps, cfg.log_every, cfg.checkpoint_every), start,
@@ -214,7 +237,8 @@ def train_bagan(run: Run, autoencoder_state: TrainState, train_set: TrainingSet,
     start, gaussians = 0, fit_latent_gaussians(run, autoencoder_state, train_set)
     stage.save(0, state, key, gaussians.to_dict())
     _sample_grid(run, state.generator, gaussians, train_set.class_names, name, 0)  # G is still the decoder: the starting point
-  step = run.jit_step(bagan_step, batch_size=cfg.batch_size, n_classes=n)
+  step = run.jit_step(bagan_step, batch_size=cfg.batch_size, n_classes=n,
+                      policy=parse_policy(run.config.augment.diffaugment))
   mean, scale = parallel.replicate((jnp.asarray(gaussians.mean), jnp.asarray(gaussians.scale)), run.mesh)
 
   def sample_at_intervals(step_number, current):
@@ -241,11 +265,17 @@ def augment_training_set(run: Run, generator: TrainState, gaussians: ClassGaussi
   counts = balancing_counts(run.data.train_labels, run.n_classes)
   synthetic = generate_class_images(generator, gaussians, run.key("augment"), counts, run.config.train.batch_size,
                                     run.config.data.image_size)
+  # As many synthetic slices per class as real ones, for the two-sample test and Fréchet distance.
+  matched = generate_class_images(generator, gaussians, run.key("quality"),
+                                  np.bincount(run.data.train_labels, minlength=run.n_classes),
+                                  run.config.train.batch_size, run.config.data.image_size)
   summary = {"generator_step": generator_step,
              "real": run.data.class_counts(run.data.train_labels),
              "synthetic": run.data.class_counts(synthetic.labels),
              "per_class": diversity_report(run.data.train_images, run.data.train_labels, synthetic,
-                                           run.data.class_names, seed=run.config.seed)}
+                                           run.data.class_names, seed=run.config.seed),
+             "quality": generated_quality(run.data.train_images, run.data.train_labels, matched.images, matched.labels,
+                                          run.data.class_names, seed=run.config.seed)}
   if run.chief:
     out.mkdir(exist_ok=True)
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
@@ -283,9 +313,9 @@ def prepare_run(config: ml_collections.ConfigDict, workdir: str | pathlib.Path, 
   mesh = parallel.data_mesh(config.train.num_devices)
   parallel.check_batch_divisible(config.train.batch_size, mesh, "train.batch_size")
   data = prepare_training_data(config.data, progress=chief, fold=fold)
-  if config.train.batch_size > len(data.train_labels):
-    raise ConfigError(f"config field train.batch_size: {config.train.batch_size} exceeds the "
-                      f"{len(data.train_labels)} training slices; use at most that many")
+  note = batching_note("training split", len(data.train_labels), config.train.batch_size)
+  if note and chief:
+    print(note, flush=True)
   split = {**data.split.to_dict(), **({"fold": fold[0], "folds": fold[1]} if fold else {})}
   if restore_only:
     _check_same_split(workdir, split)
@@ -327,7 +357,9 @@ class TrainedStages:
   def autoencoder(self) -> TrainState:
     state, report = pretrain_autoencoder(self._run, self._run.train_set)
     self._run.announce(report.line())
-    self._record(stages=dataclasses.asdict(report))
+    # Recomputed, not read from the report: a restored stage reports no metrics.
+    self._record(stages=dataclasses.asdict(report),
+                 autoencoder=reconstruction_check(state, self._run.train_set, self._run.config.train.batch_size))
     return state
 
   @functools.cached_property

@@ -10,6 +10,8 @@ import jax.numpy as jnp
 import ml_collections
 
 from gancbam_jax.models import IMAGE_SIZES, UPSAMPLE_METHODS, VARIANTS
+from gancbam_jax.train.state import SCHEDULES
+from gancbam_jax.train.transforms import parse_policy
 
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 # Changing these after a run started would make its checkpoints mean something else.
@@ -53,7 +55,21 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
     require(getattr(phantom, field) >= 0, f"data.phantom.{field}",
             f"must be 0 (the preset's range) or positive, got {getattr(phantom, field)}")
   require(phantom.contrast_scale > 0, "data.phantom.contrast_scale", f"must be positive, got {phantom.contrast_scale}")
+  require(train.lr_schedule in SCHEDULES, "train.lr_schedule", f"{train.lr_schedule!r} is not one of {SCHEDULES}")
+  require(train.ae_weight_decay >= 0, "train.ae_weight_decay", f"must be non-negative, got {train.ae_weight_decay}")
+  _validate_augment(config.augment)
   require(train.gaussian_ridge >= 0, "train.gaussian_ridge", f"must be non-negative, got {train.gaussian_ridge}")
+
+
+def _validate_augment(augment: ml_collections.ConfigDict) -> None:
+  for field in ("rotation_deg", "shift_fraction", "intensity_shift"):
+    require(getattr(augment, field) >= 0, f"augment.{field}", f"must be 0 (none) or positive, got {getattr(augment, field)}")
+  for field in ("zoom", "intensity_scale"):
+    require(0 <= getattr(augment, field) < 1, f"augment.{field}", f"must lie in [0, 1), got {getattr(augment, field)}")
+  try:
+    parse_policy(augment.diffaugment)
+  except ValueError as error:
+    raise ConfigError(f"config field augment.diffaugment: {error} (or '' for none)") from None
 
 
 def changed_fields(saved: dict, current: dict, prefix: str = "") -> list[str]:

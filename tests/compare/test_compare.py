@@ -114,3 +114,25 @@ def test_launch_compare_refuses_an_unknown_method_without_a_traceback(tmp_path):
   assert completed.returncode != 0
   assert "compare.methods: svm is not one of" in completed.stderr and "Traceback" not in completed.stderr
   assert not (tmp_path / "out" / "gan_cbam").exists()
+
+
+def test_methods_that_differ_only_after_the_autoencoder_share_it(dataset_cache, tmp_path):
+  """classic_augmentation restores the autoencoder that no_augmentation trained instead of training it again."""
+  del dataset_cache
+  result = compare(_smoke_compare("random_forest,no_augmentation,classic_augmentation"), tmp_path)
+  first, second = (tmp_path / row["run_directories"][0] for row in result["methods"][1:])
+  stages = {s["stage"]: s for s in json.loads((second / "train_summary.json").read_text())["stages"]}
+  assert stages["autoencoder"]["first_step"] == stages["autoencoder"]["last_step"]  # restored, not trained
+  ae_lines = lambda d: [line for line in (d / "metrics.jsonl").read_text().splitlines() if '"autoencoder"' in line]
+  assert ae_lines(second) == ae_lines(first) and ae_lines(first)
+  assert not runs.has_autoencoder(tmp_path / result["methods"][0]["run_directories"][0])  # the forest trains none
+  assert json.loads((second / "results.json").read_text())["autoencoder"] == \
+      json.loads((first / "results.json").read_text())["autoencoder"]
+
+
+def test_autoencoder_fields_ignore_the_detector_and_later_augmentation_only():
+  base = smoke.get_config()
+  same = with_fields(base, {"detect.method": "discriminator", "augment.classifier": False, "augment.diffaugment": ""})
+  assert runs.autoencoder_fields(same) == runs.autoencoder_fields(base)
+  for field, value in (("train.ae_steps", 7), ("augment.autoencoder", False), ("seed", 1), ("data.image_size", 128)):
+    assert runs.autoencoder_fields(with_fields(base, {field: value})) != runs.autoencoder_fields(base), field

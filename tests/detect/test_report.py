@@ -180,3 +180,31 @@ def test_results_without_a_label_meaning_are_refused(tmp_path):
   del results["label_meaning"]
   with pytest.raises(ValueError, match="label_meaning"):
     report.write_report(results, tmp_path / "report.md")
+
+
+def _quality(auc: float) -> dict:
+  entry = {"real": 20, "synthetic": 20, "c2st_roc_auc": auc, "frechet_distance": 0.031,
+           "frechet_distance_real_halves": 0.006}
+  return {"feature_space": "fixed random-init conv net", "all_classes": entry, "per_class": {}}
+
+
+def test_training_checks_give_the_autoencoder_ratio_and_never_call_a_recognisable_sample_real(tmp_path):
+  results = single_split_results()
+  results["autoencoder"] = {"val_loss": 0.0069, "mean_image_val_loss": 0.0119, "val_mse_ratio": 0.58}
+  results["generated_quality"] = _quality(0.97)
+  checks = section(report.write_report(results, tmp_path / "report.md"), "Training checks")
+  assert "validation MSE 0.0069 against 0.0119" in checks and "ratio of 0.58" in checks
+  assert "ROC-AUC 0.97, above 0.85: a classifier tells the generated slices from real ones" in checks
+  assert "two halves of the real slices: 0.006" in checks
+  results["generated_quality"] = _quality(0.61)
+  checks = section(report.write_report(results, tmp_path / "report.md"), "Training checks")
+  assert "at or below 0.85: the classifier finds the generated slices hard to tell from real ones" in checks
+
+
+def test_training_checks_over_folds_show_the_spread_and_are_absent_without_stages(tmp_path):
+  results = folds_results()
+  results.update(autoencoder_val_mse_ratio=0.61, c2st_roc_auc=0.99)
+  results["std"].update(autoencoder_val_mse_ratio=0.04, c2st_roc_auc=0.01)
+  checks = section(report.write_report(results, tmp_path / "report.md"), "Training checks")
+  assert "0.61 ± 0.04 over folds" in checks and "ROC-AUC 0.99 ± 0.01 over folds (above 0.85" in checks
+  assert "## Training checks" not in report.write_report(single_split_results(), tmp_path / "report.md")
