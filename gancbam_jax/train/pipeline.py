@@ -92,6 +92,7 @@ class Run:
     """The normal training and validation slices only, labelled 0: for the detectors that learn normality."""
     normal = [c for c in range(self.n_classes) if c != self.data.dataset.anomalous_index]
     train_images = self.data.train_images[np.isin(self.data.train_labels, normal)]
+    self.announce(batching_note("normal training slices", len(train_images), self.config.train.batch_size))
     return TrainingSet.on_devices(self.mesh, train_images, np.zeros(len(train_images), np.int32), ("normal",),
                                   self.data.val_images[np.isin(self.data.val_labels, normal)])
 
@@ -114,9 +115,9 @@ class Run:
     """A jitted step (state, key, *data) over this run's mesh, as `parallel.jit_step` makes it."""
     return parallel.jit_step(step_fn, self.mesh, **static)
 
-  def announce(self, line: str) -> None:
-    """A one-line stage summary on the chief's standard output."""
-    if self.chief:
+  def announce(self, line: str | None) -> None:
+    """A one-line stage summary on the chief's standard output (nothing for None)."""
+    if self.chief and line:
       print(line, flush=True)
 
   def plot(self, name: str, images_by_class: dict, title: str) -> None:
@@ -145,12 +146,6 @@ def _write_json(run: Run, name: str, value) -> None:
     (run.workdir / name).write_text(json.dumps(value, indent=2) + "\n")
 
 
-def autoencoder_optimizer(train_config: ml_collections.ConfigDict):
-  """The optimiser of the autoencoder stages (and the models trained like them): train.ae_* and train.lr_schedule."""
-  return adam(train_config.ae_learning_rate, train_config.ae_beta1, schedule=train_config.lr_schedule,
-              steps=train_config.ae_steps, weight_decay=train_config.ae_weight_decay)
-
-
 _reconstruction_errors = jax.jit(per_image_reconstruction_error)  # compiled once per model and batch shape
 
 
@@ -162,22 +157,20 @@ def reconstruction_check(state: TrainState, train_set: TrainingSet, batch_size: 
 
 
 def pretrain_autoencoder(run: Run, train_set: TrainingSet, name: str = "autoencoder") -> tuple[TrainState, StageReport]:
-  """Stage 1: MSE autoencoder on a training set; logs the validation reconstruction error."""
+  """Stage 1: MSE autoencoder on a training set (classically augmented unless augment.autoencoder is off);
+  logs the validation reconstruction error beside the mean training slice's."""
   cfg = run.config.train
   stage, key = run.stage(name), run.key(name)
   variables = models.init_variables(run.autoencoder, run.key(f"{name}-init"))
-  state = parallel.replicate(create_train_state(run.autoencoder, variables, autoencoder_optimizer(cfg)), run.mesh)
+  tx = adam(cfg.ae_learning_rate, cfg.ae_beta1, schedule=cfg.lr_schedule, steps=cfg.ae_steps,
+            weight_decay=cfg.ae_weight_decay)
+  state = parallel.replicate(create_train_state(run.autoencoder, variables, tx), run.mesh)
   start, state, key = stage.resume(state, key)
   step = run.jit_step(autoencoder_step, batch_size=cfg.batch_size,
                       augmentation=run.classic_augmentation if run.config.augment.autoencoder else None)
-  check = functools.partial(reconstruction_check, train_set=train_set, batch_size=cfg.batch_size)
-
-  def validation_loss(_, current):
-    return check(current)
-
   state, report = stage.run(state, key, lambda s, k: step(s, k, train_set.images, train_set.labels),
                             StageSchedule(cfg.ae_steps, cfg.log_every, cfg.checkpoint_every), start,
-                            on_log=validation_loss)
+                            on_log=lambda _, current: reconstruction_check(current, train_set, cfg.batch_size))
   stage.checkpoints.close()
   shown = train_set.val_images[:SAMPLES_PER_CLASS]
   reconstructions = np.asarray(state.apply_fn(state.variables, jnp.asarray(shown), train=False))
@@ -313,9 +306,6 @@ def prepare_run(config: ml_collections.ConfigDict, workdir: str | pathlib.Path, 
   mesh = parallel.data_mesh(config.train.num_devices)
   parallel.check_batch_divisible(config.train.batch_size, mesh, "train.batch_size")
   data = prepare_training_data(config.data, progress=chief, fold=fold)
-  note = batching_note("training split", len(data.train_labels), config.train.batch_size)
-  if note and chief:
-    print(note, flush=True)
   split = {**data.split.to_dict(), **({"fold": fold[0], "folds": fold[1]} if fold else {})}
   if restore_only:
     _check_same_split(workdir, split)
@@ -325,6 +315,7 @@ def prepare_run(config: ml_collections.ConfigDict, workdir: str | pathlib.Path, 
             train_set=TrainingSet.on_devices(mesh, data.train_images, data.train_labels, data.class_names,
                                              data.val_images),
             restore_only=restore_only)
+  run.announce(batching_note("training split", len(data.train_labels), config.train.batch_size))
   if chief:
     (workdir / "plots").mkdir(parents=True, exist_ok=True)
     _write_json(run, "config.json", json.loads(config.to_json()))

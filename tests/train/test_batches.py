@@ -7,7 +7,7 @@ import pytest
 
 from gancbam_jax.batching import map_in_batches
 from gancbam_jax.train import parallel
-from gancbam_jax.train.batches import draw_batch
+from gancbam_jax.train.batches import batching_note, draw_batch
 
 
 def test_draw_batch_returns_distinct_matching_pairs():
@@ -59,3 +59,16 @@ def test_batch_size_must_split_over_devices():
 def test_a_mesh_larger_than_the_machine_is_refused():
   with pytest.raises(ValueError, match="train.num_devices"):
     parallel.data_mesh(len(jax.devices()) + 1)
+
+
+def test_a_set_smaller_than_the_batch_fills_it_with_replacement_and_says_so():
+  """The paper's 100 slices leave sets smaller than a batch (ACLAE-DT's normal slices, a thinned split)."""
+  images = jnp.arange(7, dtype=jnp.float32).reshape(7, 1, 1, 1)
+  labels = jnp.arange(7, dtype=jnp.int32)
+  x, y = jax.jit(lambda k: draw_batch(k, images, labels, 8))(jax.random.key(0))
+  np.testing.assert_array_equal(np.asarray(x).ravel(), np.asarray(y))
+  assert y.shape == (8,) and set(np.asarray(y).tolist()) <= set(range(7))
+  assert batching_note("normal training slices", 7, 8) == (
+      "normal training slices: 7 slices, fewer than a batch of 8; each batch is drawn with replacement "
+      "(train.batch_size sets the batch)")
+  assert batching_note("training split", 8, 8) is None

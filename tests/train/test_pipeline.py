@@ -12,6 +12,7 @@ from gancbam_jax.train import ConfigError, NonFiniteLossError, fakes_per_batch, 
 from gancbam_jax.train.augment import SyntheticImages
 from gancbam_jax.train.checkpoints import StageCheckpoints
 from gancbam_jax.train.metrics_log import read_metrics
+from gancbam_jax.train.pipeline import prepare_run
 
 # 1 and 4 devices sum gradients and batch statistics in different orders, so they differ in the
 # last bits. On the first step (same parameters, same batch) that is all: within 1e-6. The
@@ -138,7 +139,14 @@ def test_a_workdir_of_another_dataset_is_refused(tmp_path):
     train(config, tmp_path)
 
 
-def test_a_batch_larger_than_the_training_split_is_refused(dataset_cache, tmp_path):
+def test_a_batch_larger_than_the_training_split_is_drawn_with_replacement_and_said(dataset_cache, tmp_path, capsys):
+  """The paper's 100 slices leave training splits smaller than a batch: the run goes on and says how it batches."""
   del dataset_cache
-  with pytest.raises(ConfigError, match="train.batch_size: 64 exceeds"):
-    train(smoke_config(batch_size=64), tmp_path)
+  run = prepare_run(smoke_config(batch_size=64), tmp_path)
+  try:
+    n_train = len(run.data.train_labels)
+    assert n_train < 64
+    assert (f"training split: {n_train} slices, fewer than a batch of 64; each batch is drawn with replacement"
+            in capsys.readouterr().out)
+  finally:
+    run.log.close()
