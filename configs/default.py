@@ -28,6 +28,7 @@ def get_data_config() -> ml_collections.ConfigDict:
   data.cache_dir = ""  # default $GANCBAM_CACHE or ~/.cache/gancbam_jax
   data.num_workers = 0  # decoding processes; 0 = one per core
   data.strict = False  # True: stop at the first unusable file instead of skipping it
+  data.max_pixel_mib = 1024.0  # a file declaring more pixel data is refused before it is decoded
   # What "anomalous" means, for reports (the phantom states its own); a proxy label is said to be one.
   data.label_meaning = ""
   data.label_is_proxy = False

@@ -42,6 +42,9 @@ def main(argv):
     json_path.parent.mkdir(parents=True, exist_ok=True)
     json_path.write_text(json.dumps(report, indent=2) + "\n")
     logging.info("load report written to %s", json_path)
+  if report["unexpected_errors"]:
+    logging.warning("%d file(s) failed with an unexpected error rather than a reason (see 'skipped'): please "
+                    "report them", report["unexpected_errors"])
   for name, count in report["classes"].items():
     if count == 0:
       logging.warning("class %r has no usable slices: training would refuse this dataset", name)

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import math
 import os
+import struct
+import zlib
 from typing import Sequence
 
 import numpy as np
 import pydicom
-from pydicom.errors import InvalidDicomError
+from pydicom.errors import BytesLengthException, InvalidDicomError
 
 # Water is 0 HU and air -1000 HU by definition of the scale.
 AIR_HU = -1000.0
@@ -25,6 +28,16 @@ AIR_HU = -1000.0
 PADDING_BELOW_HU = -1500.0
 
 _PIXEL_DATA_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
+# A 512 x 512 int16 slice is 0.5 MiB; 2,048 of them in one multi-frame file is 1 GiB.
+DEFAULT_MAX_PIXEL_BYTES = 1 << 30
+# Beyond these, a rescale is a corrupted value rather than a scanner's: CT writes slope 1 (sometimes
+# 0.5 to 2) and an intercept of -1024 (sometimes 0 or -8192).
+MAX_RESCALE_SLOPE = 100.0
+MAX_RESCALE_INTERCEPT = 1e5
+# What pydicom raises on malformed input, while parsing (dcmread) and while converting values lazily.
+_PARSE_ERRORS = (OSError, EOFError, ValueError, KeyError, TypeError, IndexError, AttributeError, OverflowError,
+                 NotImplementedError, struct.error, zlib.error, BytesLengthException, UnicodeError)
+_VALUE_ERRORS = _PARSE_ERRORS + (MemoryError,)
 
 
 class DicomReadError(ValueError):
@@ -57,6 +70,7 @@ def read_ct_slices(
     data: bytes | None = None,
     multiframe: str = "slices",
     modalities: Sequence[str] = ("CT",),
+    max_pixel_bytes: int = DEFAULT_MAX_PIXEL_BYTES,
 ) -> CtSlices:
   """Reads a DICOM file and returns its frames in Hounsfield units.
 
@@ -68,32 +82,35 @@ def read_ct_slices(
       multi-frame files.
     modalities: accepted values of the Modality attribute. HU are defined for CT only; widen it
       only for data whose rescale yields HU-like values.
+    max_pixel_bytes: the largest pixel data (Rows x Columns x frames x bytes per sample) a file
+      may declare; checked before decoding, so a corrupted size cannot exhaust memory.
 
   Raises:
-    DicomReadError: the file cannot be read or is not a single-channel image of an accepted
-      modality; the message says why.
+    DicomReadError: the file cannot be read, is not a single-channel image of an accepted
+      modality, declares an attribute that cannot be used, or yields HU that are not finite or
+      constant; the message says which attribute and why.
   """
   if multiframe not in ("slices", "error"):
     raise ValueError(f"multiframe must be 'slices' or 'error', got {multiframe!r}")
-  ds = _read_dataset(path, data)
-  _check_is_ct_image(ds, path, modalities)
-  n_frames = int(ds.get("NumberOfFrames", 1) or 1)
+  header = _Header(_read_dataset(path, data), path)
+  header.check_is_ct_image(modalities)
+  n_frames = header.integer("NumberOfFrames", default=1, minimum=1)
   if n_frames > 1 and multiframe == "error":
     raise DicomReadError(path, f"multi-frame file ({n_frames} frames); set data.multiframe='slices' "
                          "to use each frame as a slice")
+  header.check_size(n_frames, max_pixel_bytes)
   try:
-    stored = ds.pixel_array
+    stored = np.asarray(header.ds.pixel_array)
   except Exception as e:  # pydicom raises many types; each means the same thing here.
     raise DicomReadError(path, f"pixel data could not be decoded ({type(e).__name__}: {e}); the file "
                          "may be truncated, or its compression needs pylibjpeg plugins") from e
-  stored = np.asarray(stored)
   if n_frames == 1:
     stored = stored[np.newaxis]
   if stored.ndim != 3:
     raise DicomReadError(path, f"unexpected pixel array shape {stored.shape} for {n_frames} frame(s)")
-  hu = hounsfield_units(stored, ds, path)
-  return CtSlices(hu=hu, patient_id=_text_or_none(ds.get("PatientID")),
-                  sop_instance_uid=_text_or_none(ds.get("SOPInstanceUID")))
+  hu = hounsfield_units(stored, header.ds, path)
+  _check_plausible(hu, path)
+  return CtSlices(hu=hu, patient_id=header.text("PatientID"), sop_instance_uid=header.text("SOPInstanceUID"))
 
 
 def hounsfield_units(stored: np.ndarray, ds: pydicom.Dataset, path: str | os.PathLike = "<dataset>") -> np.ndarray:
@@ -102,12 +119,13 @@ def hounsfield_units(stored: np.ndarray, ds: pydicom.Dataset, path: str | os.Pat
   HU = stored * RescaleSlope + RescaleIntercept. MONOCHROME1 images (where a high value is
   dark) are inverted within the stored range first, so high HU is always dense.
   """
-  padding = _padding_mask(stored, ds)
+  header = _Header(ds, path)
+  padding = header.padding_mask(stored)
   values = stored.astype(np.float64)
-  if ds.get("PhotometricInterpretation") == "MONOCHROME1":
-    lowest, highest = _stored_range(ds)
+  if header.text("PhotometricInterpretation") == "MONOCHROME1":
+    lowest, highest = header.stored_range()
     values = (lowest + highest) - values
-  slope, intercept = _rescale(ds, path)
+  slope, intercept = header.rescale()
   hu = values * slope + intercept
   hu[padding | (hu < PADDING_BELOW_HU)] = AIR_HU
   return hu.astype(np.float32)
@@ -119,69 +137,163 @@ def _read_dataset(path: str | os.PathLike, data: bytes | None) -> pydicom.Datase
   except InvalidDicomError as e:
     raise DicomReadError(path, "not a DICOM Part 10 file (no 'DICM' preamble or file meta "
                          "information); remove it from the dataset or re-export it from the PACS") from e
-  except (OSError, EOFError, ValueError, KeyError, TypeError) as e:
+  except MemoryError as e:
+    raise DicomReadError(path, "an element declares a length far beyond the file's; the file is corrupt") from e
+  except _PARSE_ERRORS as e:
     raise DicomReadError(path, f"unreadable DICOM ({type(e).__name__}: {e}); the file is probably "
                          "truncated or corrupt") from e
 
 
-def _check_is_ct_image(ds: pydicom.Dataset, path, modalities: Sequence[str]) -> None:
-  if not any(keyword in ds for keyword in _PIXEL_DATA_KEYWORDS):
-    sop_class = getattr(ds.get("SOPClassUID"), "name", ds.get("SOPClassUID", "unknown"))
-    raise DicomReadError(path, f"no pixel data (SOP class {sop_class}); it is not an image")
-  modality = ds.get("Modality")
-  if modality not in modalities:
-    raise DicomReadError(path, f"Modality is {modality!r}, not one of {list(modalities)}; Hounsfield "
-                         "units are defined for CT only (data.modalities widens this)")
-  samples = int(ds.get("SamplesPerPixel", 1) or 1)
-  photometric = ds.get("PhotometricInterpretation", "MONOCHROME2")
-  if samples != 1 or photometric not in ("MONOCHROME1", "MONOCHROME2"):
-    raise DicomReadError(path, f"colour image (PhotometricInterpretation {photometric}, "
-                         f"{samples} samples per pixel); only single-channel CT is supported")
+def _check_plausible(hu: np.ndarray, path) -> None:
+  """Refuses frames whose HU are not all finite, or all equal: no image a model could learn from."""
+  for frame, values in enumerate(hu):
+    where = f" in frame {frame + 1} of {len(hu)}" if len(hu) > 1 else ""
+    if not np.all(np.isfinite(values)):
+      raise DicomReadError(path, f"Hounsfield units are not all finite{where} (RescaleSlope or RescaleIntercept "
+                           "overflows); re-export the file")
+    if values.min() == values.max():
+      raise DicomReadError(path, f"every pixel is {values.min():g} HU{where}: a constant slice (blank, or its "
+                           "PixelPaddingValue range covers every stored value); nothing to learn from")
 
 
-def _stored_range(ds: pydicom.Dataset) -> tuple[int, int]:
-  bits = int(ds.get("BitsStored", ds.get("BitsAllocated", 16)))
-  if int(ds.get("PixelRepresentation", 0)) == 1:
-    return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
-  return 0, (1 << bits) - 1
+class _Header:
+  """Typed, checked reads of a dataset's attributes; each failure a DicomReadError naming the attribute.
 
-
-def _as_stored_value(value: int, ds: pydicom.Dataset) -> int:
-  """Reads a padding value the way the pixels are stored.
-
-  Files often write PixelPaddingValue as unsigned (63536) for signed pixels (-2000).
+  pydicom converts values only when they are read, so a malformed value surfaces here, not in dcmread.
   """
-  value = int(value)
-  bits = int(ds.get("BitsAllocated", 16))
-  if int(ds.get("PixelRepresentation", 0)) == 1 and value >= 1 << (bits - 1):
-    value -= 1 << bits
-  return value
 
+  def __init__(self, ds: pydicom.Dataset, path):
+    self.ds, self.path = ds, path
 
-def _padding_mask(stored: np.ndarray, ds: pydicom.Dataset) -> np.ndarray:
-  if "PixelPaddingValue" not in ds or ds.PixelPaddingValue is None:
-    return np.zeros(stored.shape, dtype=bool)
-  pad = _as_stored_value(ds.PixelPaddingValue, ds)
-  if ds.get("PixelPaddingRangeLimit") is not None:
-    limit = _as_stored_value(ds.PixelPaddingRangeLimit, ds)
-    return (stored >= min(pad, limit)) & (stored <= max(pad, limit))
-  return stored == pad
+  def refuse(self, keyword: str, problem: str) -> DicomReadError:
+    return DicomReadError(self.path, f"attribute {keyword} {problem}; the file does not follow the CT Image IOD, "
+                          "re-export it or remove it from the dataset")
 
+  def value(self, keyword: str, source: pydicom.Dataset | None = None):
+    """The attribute's value, or None when it is absent or empty."""
+    source = self.ds if source is None else source
+    try:
+      value = source.get(keyword)
+    except _VALUE_ERRORS as e:
+      raise self.refuse(keyword, f"cannot be read ({type(e).__name__}: {e})") from e
+    if isinstance(value, pydicom.DataElement):
+      value = value.value
+    return None if value is None or value == "" else value
 
-def _rescale(ds: pydicom.Dataset, path) -> tuple[float, float]:
-  """RescaleSlope/Intercept from the top level or, in enhanced CT, the shared functional groups."""
-  source = ds
-  if "RescaleIntercept" not in ds and "SharedFunctionalGroupsSequence" in ds:
-    shared = ds.SharedFunctionalGroupsSequence[0]
-    if "PixelValueTransformationSequence" in shared:
-      source = shared.PixelValueTransformationSequence[0]
-  if "RescaleIntercept" not in source:
-    raise DicomReadError(path, "no RescaleIntercept, so stored values cannot be converted to "
-                         "Hounsfield units; the file does not follow the CT Image IOD")
-  slope = source.get("RescaleSlope", 1.0)
-  return float(1.0 if slope in (None, "") else slope), float(source.RescaleIntercept)
+  def text(self, keyword: str) -> str | None:
+    value = self.value(keyword)
+    text = str(value).strip() if value is not None else ""
+    return text or None
 
+  def _single(self, keyword: str, value):
+    if isinstance(value, (pydicom.multival.MultiValue, list, tuple)):
+      if len(value) != 1:
+        raise self.refuse(keyword, f"holds {len(value)} values ({value}), where one is expected")
+      value = value[0]
+    return value
 
-def _text_or_none(value) -> str | None:
-  text = str(value).strip() if value is not None else ""
-  return text or None
+  def real(self, keyword: str, default: float | None = None, source: pydicom.Dataset | None = None) -> float:
+    """A finite number; `default` where absent (None: absence is refused)."""
+    value = self.value(keyword, source)
+    if value is None:
+      if default is None:
+        raise self.refuse(keyword, "is missing")
+      return default
+    try:
+      number = float(self._single(keyword, value))
+    except (TypeError, ValueError, OverflowError) as e:
+      raise self.refuse(keyword, f"is not a number ({value!r})") from e
+    if not math.isfinite(number):
+      raise self.refuse(keyword, f"is {number}, not a finite number")
+    return number
+
+  def integer(self, keyword: str, default: int, minimum: int | None = None) -> int:
+    number = self.real(keyword, float(default))
+    if number != int(number) or (minimum is not None and number < minimum):
+      raise self.refuse(keyword, f"is {number:g}, not a whole number" + (f" of at least {minimum}" if minimum else ""))
+    return int(number)
+
+  def check_is_ct_image(self, modalities: Sequence[str]) -> None:
+    try:
+      has_pixels = any(keyword in self.ds for keyword in _PIXEL_DATA_KEYWORDS)
+    except _VALUE_ERRORS as e:
+      raise DicomReadError(self.path, f"the dataset cannot be searched for pixel data ({type(e).__name__}: {e}); "
+                           "the file is corrupt") from e
+    if not has_pixels:
+      sop_class = self.value("SOPClassUID")
+      raise DicomReadError(self.path, f"no pixel data (SOP class {getattr(sop_class, 'name', sop_class) or 'unknown'});"
+                           " it is not an image")
+    modality = self.text("Modality")
+    if modality not in modalities:
+      raise DicomReadError(self.path, f"Modality is {modality!r}, not one of {list(modalities)}; Hounsfield "
+                           "units are defined for CT only (data.modalities widens this)")
+    samples = self.integer("SamplesPerPixel", default=1)
+    photometric = self.text("PhotometricInterpretation") or "MONOCHROME2"
+    if samples != 1 or photometric not in ("MONOCHROME1", "MONOCHROME2"):
+      raise DicomReadError(self.path, f"colour image (PhotometricInterpretation {photometric}, "
+                           f"{samples} samples per pixel); only single-channel CT is supported")
+
+  def check_size(self, n_frames: int, max_pixel_bytes: int) -> None:
+    """Refuses impossible dimensions, and pixel data larger than `max_pixel_bytes`, before decoding."""
+    rows, columns = self.integer("Rows", default=0), self.integer("Columns", default=0)
+    bits = self.integer("BitsAllocated", default=16)
+    for keyword, value in (("Rows", rows), ("Columns", columns), ("BitsAllocated", bits)):
+      if value < 1:
+        raise self.refuse(keyword, f"is {value}; an image needs at least one")
+    declared = rows * columns * n_frames * math.ceil(bits / 8)
+    if declared > max_pixel_bytes:
+      raise DicomReadError(self.path, f"declares {declared / 2**20:.0f} MiB of pixel data (Rows {rows} x Columns "
+                           f"{columns} x {n_frames} frame(s) x {bits} bits), above the limit of "
+                           f"{max_pixel_bytes / 2**20:.0f} MiB (data.max_pixel_mib raises it); a corrupted size "
+                           "or a file that is not one CT series")
+
+  def stored_range(self) -> tuple[int, int]:
+    bits = self.integer("BitsStored", default=self.integer("BitsAllocated", default=16), minimum=1)
+    if self.integer("PixelRepresentation", default=0) == 1:
+      return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    return 0, (1 << bits) - 1
+
+  def _as_stored_value(self, keyword: str) -> int:
+    """A padding value read the way the pixels are stored.
+
+    Files often write PixelPaddingValue as unsigned (63536) for signed pixels (-2000).
+    """
+    value = self.integer(keyword, default=0)
+    bits = self.integer("BitsAllocated", default=16)
+    if self.integer("PixelRepresentation", default=0) == 1 and value >= 1 << (bits - 1):
+      value -= 1 << bits
+    return value
+
+  def padding_mask(self, stored: np.ndarray) -> np.ndarray:
+    if self.value("PixelPaddingValue") is None:
+      return np.zeros(stored.shape, dtype=bool)
+    pad = self._as_stored_value("PixelPaddingValue")
+    if self.value("PixelPaddingRangeLimit") is not None:
+      limit = self._as_stored_value("PixelPaddingRangeLimit")
+      return (stored >= min(pad, limit)) & (stored <= max(pad, limit))
+    return stored == pad
+
+  def _first_item(self, source: pydicom.Dataset, keyword: str) -> pydicom.Dataset:
+    items = self.value(keyword, source)
+    if not items:
+      raise self.refuse(keyword, "is an empty sequence")
+    return items[0]
+
+  def rescale(self) -> tuple[float, float]:
+    """RescaleSlope/Intercept from the top level or, in enhanced CT, the shared functional groups."""
+    source = self.ds
+    if self.value("RescaleIntercept") is None and self.value("SharedFunctionalGroupsSequence") is not None:
+      shared = self._first_item(self.ds, "SharedFunctionalGroupsSequence")
+      if self.value("PixelValueTransformationSequence", shared) is not None:
+        source = self._first_item(shared, "PixelValueTransformationSequence")
+    if self.value("RescaleIntercept", source) is None:
+      raise DicomReadError(self.path, "no RescaleIntercept, so stored values cannot be converted to "
+                           "Hounsfield units; the file does not follow the CT Image IOD")
+    slope, intercept = self.real("RescaleSlope", 1.0, source), self.real("RescaleIntercept", source=source)
+    if not 0 < slope <= MAX_RESCALE_SLOPE:
+      raise self.refuse("RescaleSlope", f"is {slope:g}; CT stores HU with a positive slope of at most "
+                        f"{MAX_RESCALE_SLOPE:g} (usually 1)")
+    if abs(intercept) > MAX_RESCALE_INTERCEPT:
+      raise self.refuse("RescaleIntercept", f"is {intercept:g}; CT intercepts lie within ±{MAX_RESCALE_INTERCEPT:g} "
+                        "(usually -1024)")
+    return slope, intercept

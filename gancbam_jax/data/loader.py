@@ -31,6 +31,7 @@ from gancbam_jax.data.preprocess import PreprocessSettings, preprocess_frames
 # times a few files first and starts workers only when the serial work left is well above that.
 _POOL_STARTUP_S = 1.0
 _PROBE_FILES = 8
+UNEXPECTED_ERROR = "unexpected error"  # how the reason of a file that failed outside the reader's checks starts
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,7 +57,12 @@ class SliceRecord:
 
 @dataclasses.dataclass
 class LoadReport:
-  """What loading found: the contract of `launch/inspect_data.py --json`."""
+  """What loading found: the contract of `launch/inspect_data.py --json`.
+
+  `unexpected_errors` counts the skipped files that the reader did not refuse with a reason of
+  its own but that failed anyway (a last resort, so that one file never ends a long run): each is
+  a gap in the reader, and stands out in the report.
+  """
 
   loaded: int
   skipped: list[dict[str, str]]
@@ -65,6 +71,7 @@ class LoadReport:
   files_without_patient_id: int
   decoded_files: int
   cached_files: int
+  unexpected_errors: int = 0
 
   def to_dict(self) -> dict:
     return dataclasses.asdict(self)
@@ -148,7 +155,7 @@ def _prepare_file(path: str, cache_dir: str, settings: PreprocessSettings) -> _P
     entry = cache.load(digest)
     if entry is not None:
       return _prepared(cache, digest, entry, was_cached=True)
-    decoded = read_ct_slices(path, data=data, multiframe=settings.multiframe, modalities=settings.modalities)
+    decoded = read_ct_slices(path, data=data, **settings.reader_options())
     pixels = preprocess_frames(decoded.hu, settings)
     entry = CachedSlices(pixels=pixels, patient_id=decoded.patient_id, sop_instance_uid=decoded.sop_instance_uid)
     cache.store(digest, entry)
@@ -156,7 +163,8 @@ def _prepare_file(path: str, cache_dir: str, settings: PreprocessSettings) -> _P
   except DicomReadError as e:
     return e.reason
   except Exception as e:  # One strange file must not end a run over thousands; its reason is kept.
-    return f"unexpected error while loading ({type(e).__name__}: {e})"
+    return (f"{UNEXPECTED_ERROR} while loading ({type(e).__name__}: {e}); the reader should have refused this "
+            "file with a reason: please report it, with the file if you can share it")
 
 
 def _prepare_in_workers(paths: list[str], cache_dir: str, settings: PreprocessSettings,
@@ -260,7 +268,8 @@ def load_ct_dataset(
   counts = layouts.class_counts([r.label for r in records], listing.class_names)
   report = LoadReport(loaded=len(records), skipped=skipped, classes=counts,
                       patients=len({r.patient_id for r in records}), files_without_patient_id=without_patient,
-                      decoded_files=decoded, cached_files=cached)
+                      decoded_files=decoded, cached_files=cached,
+                      unexpected_errors=sum(entry["reason"].startswith(UNEXPECTED_ERROR) for entry in skipped))
   empty = [name for name, count in counts.items() if count == 0]
   if require_every_class and empty:
     raise layouts.DatasetLayoutError(f"{root}: class(es) {empty} have no usable slices ({len(skipped)} file(s) "

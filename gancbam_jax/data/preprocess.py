@@ -29,12 +29,14 @@ class PreprocessSettings:
     image_size: side of the square output (64 or 128 for the models).
     multiframe: "slices" (each frame is a slice) or "error".
     modalities: accepted DICOM Modality values.
+    max_pixel_mib: the most pixel data a file may declare (refused before decoding when larger).
   """
 
   hu_window: tuple[float, float] = DEFAULT_HU_WINDOW
   image_size: int = 64
   multiframe: str = "slices"
   modalities: tuple[str, ...] = ("CT",)
+  max_pixel_mib: float = 1024.0
 
   def __post_init__(self):
     low, high = self.hu_window
@@ -44,19 +46,33 @@ class PreprocessSettings:
       raise ValueError(f"image_size must be positive, got {self.image_size}")
     if self.multiframe not in ("slices", "error"):
       raise ValueError(f"multiframe must be 'slices' or 'error', got {self.multiframe!r}")
+    if not self.max_pixel_mib > 0:
+      raise ValueError(f"max_pixel_mib must be positive, got {self.max_pixel_mib}")
 
   def to_dict(self) -> dict:
     return {"hu_window": [float(v) for v in self.hu_window], "image_size": int(self.image_size),
-            "multiframe": self.multiframe, "modalities": list(self.modalities)}
+            "multiframe": self.multiframe, "modalities": list(self.modalities),
+            "max_pixel_mib": float(self.max_pixel_mib)}
 
   @classmethod
   def from_dict(cls, d: dict) -> "PreprocessSettings":
+    # Manifests written before max_pixel_mib existed keep the default limit.
     return cls(hu_window=tuple(float(v) for v in d["hu_window"]), image_size=int(d["image_size"]),
-               multiframe=str(d["multiframe"]), modalities=tuple(d["modalities"]))
+               multiframe=str(d["multiframe"]), modalities=tuple(d["modalities"]),
+               max_pixel_mib=float(d.get("max_pixel_mib", cls.max_pixel_mib)))
+
+  def reader_options(self) -> dict:
+    """The keyword arguments of `read_ct_slices` these settings decide."""
+    return {"multiframe": self.multiframe, "modalities": self.modalities,
+            "max_pixel_bytes": int(self.max_pixel_mib * 2**20)}
 
   def fingerprint(self) -> str:
-    """A short stable hash of the settings and code version, used as a cache namespace."""
-    payload = json.dumps({**self.to_dict(), "version": PREPROCESS_VERSION}, sort_keys=True)
+    """A short stable hash of the settings and code version, used as a cache namespace.
+
+    The size limit is left out: it decides which files are refused, not what an accepted one becomes.
+    """
+    decisive = {k: v for k, v in self.to_dict().items() if k != "max_pixel_mib"}
+    payload = json.dumps({**decisive, "version": PREPROCESS_VERSION}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 

@@ -18,7 +18,8 @@ SOURCES = ("phantom", "directory")
 def preprocess_settings(data: ml_collections.ConfigDict) -> PreprocessSettings:
   """The preprocessing part of a data config."""
   return PreprocessSettings(hu_window=tuple(float(v) for v in data.hu_window), image_size=int(data.image_size),
-                            multiframe=data.multiframe, modalities=tuple(data.modalities))
+                            multiframe=data.multiframe, modalities=tuple(data.modalities),
+                            max_pixel_mib=float(data.max_pixel_mib))
 
 
 def dataset_root(data: ml_collections.ConfigDict) -> pathlib.Path:

@@ -69,7 +69,7 @@ def _read_rows(file: InputFile, settings: PreprocessSettings, normalization: Min
   if not file.path.is_file():
     return [_Row(file, error="file not found")]
   try:
-    decoded = read_ct_slices(file.path, multiframe=settings.multiframe, modalities=settings.modalities)
+    decoded = read_ct_slices(file.path, **settings.reader_options())
     images = normalization.apply(preprocess_frames(decoded.hu, settings))
   except DicomReadError as e:
     return [_Row(file, error=e.reason)]

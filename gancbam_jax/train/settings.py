@@ -37,6 +37,7 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
   require(model.latent_dim >= 1, "model.latent_dim", f"must be positive, got {model.latent_dim}")
   require(0.0 <= model.discriminator_dropout < 1.0, "model.discriminator_dropout",
           f"must lie in [0, 1), got {model.discriminator_dropout}")
+  require(config.data.max_pixel_mib > 0, "data.max_pixel_mib", f"must be positive, got {config.data.max_pixel_mib}")
   require(config.data.image_size in IMAGE_SIZES, "data.image_size",
           f"the models are defined for {IMAGE_SIZES}, got {config.data.image_size}")
   require(train.batch_size >= 1, "train.batch_size", f"must be positive, got {train.batch_size}")
