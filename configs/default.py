@@ -149,6 +149,9 @@ def get_eval_config() -> ml_collections.ConfigDict:
   evaluation.target_fpr = 0.05  # fixed_fpr: the false-positive rate allowed on validation
   evaluation.bootstrap = 1000  # patient-grouped bootstrap resamples for 95% intervals (single split); 0 = none
   evaluation.timing_repeats = 30  # timed calls per batch size after compilation
+  # scores.csv names each slice's patient by a keyed pseudonym (the key stays in the run directory);
+  # True writes the PatientID itself, for data whose identifiers may leave the machine.
+  evaluation.real_patient_ids = False
   return evaluation
 
 

@@ -16,6 +16,7 @@ import pathlib
 
 import numpy as np
 
+from gancbam_jax.data.pseudonyms import pseudonym, run_key
 from gancbam_jax.data.source import label_meaning
 from gancbam_jax.detect import figures
 from gancbam_jax.detect.detectors import Detector
@@ -67,10 +68,18 @@ def generated_image_checks(augmentation: dict) -> dict:
           for name, entry in augmentation["per_class"].items() if entry["synthetic"]}
 
 
+def _patient_column(run: Run):
+  """What scores.csv writes for a patient: the run's keyed pseudonym, or the PatientID with eval.real_patient_ids."""
+  if run.config.eval.real_patient_ids:
+    return str
+  key = run_key(run.workdir)
+  return lambda patient_id: pseudonym(patient_id, key)
+
+
 def _write_scores(path: pathlib.Path, rows: list[tuple]) -> None:
   with path.open("w", newline="") as f:
     writer = csv.writer(f)
-    writer.writerow(["split", "slice_index", "patient_id", "anomalous", "score", "flagged"])
+    writer.writerow(["split", "slice_index", "patient", "anomalous", "score", "flagged"])
     writer.writerows(rows)
 
 
@@ -166,8 +175,9 @@ def evaluate(run: Run, detector: Detector, fold: tuple[int, int] | None = None, 
                                                           groups=run.data.patient_ids("test"),
                                                           n_resamples=cfg.bootstrap, seed=run.config.seed)
   if write:
+    patient = _patient_column(run)
     _write_scores(run.workdir / "scores.csv",
-                  [(name, int(i), str(p), int(y), float(s), int(s >= threshold))
+                  [(name, int(i), patient(p), int(y), float(s), int(s >= threshold))
                    for name, indices, labels, scores in (("val", run.data.split.val, val_labels, val_scores),
                                                          ("test", run.data.split.test, test_labels, test_scores))
                    for i, p, y, s in zip(indices, run.data.dataset.patient_ids[indices], labels, scores)])

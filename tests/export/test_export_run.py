@@ -1,5 +1,6 @@
 """Exporting a trained smoke run: equal scores, a jax-only runtime, an honest manifest, --step, refusals."""
 
+import csv
 import json
 import pathlib
 import subprocess
@@ -167,3 +168,20 @@ def test_launch_export_refuses_a_directory_without_a_run(tmp_path):
   result = _export(tmp_path, tmp_path / "export")
   assert result.returncode == 1
   assert "config.json" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_no_file_of_the_run_or_its_export_holds_a_patient_identifier(trained):
+  """The phantom's PatientIDs are PHANTOM-nnnn: none may appear in any CSV, JSON, PNG, event file or checkpoint."""
+  inspected = [path for path in trained["workdir"].rglob("*") if path.is_file()]
+  suffixes = {path.suffix for path in inspected}
+  assert {".csv", ".json", ".png", ".md"} <= suffixes
+  leaking = [str(path.relative_to(trained["workdir"])) for path in inspected if b"PHANTOM-" in path.read_bytes()]
+  assert leaking == []
+  with (trained["workdir"] / "scores.csv").open(newline="") as f:
+    rows = list(csv.DictReader(f))
+  run = trained["run"]
+  by_index = {int(r["slice_index"]): r["patient"] for r in rows}
+  for real, pseudonymous in zip(run.data.dataset.patient_ids[list(by_index)], by_index.values()):
+    assert pseudonymous.startswith("patient-")
+    # One patient, one pseudonym: per-patient analysis of the scores still works.
+    assert {by_index[i] for i in by_index if run.data.dataset.patient_ids[i] == real} == {pseudonymous}
