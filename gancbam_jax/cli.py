@@ -1,8 +1,16 @@
-"""What every launch/ entry point does before its one call: refuse stray arguments, keep logs to warnings."""
+"""What every launch/ entry point shares: refusing stray arguments, logs kept to warnings, the errors it reports."""
 
 import sys
 
 from absl import flags, logging
+
+from gancbam_jax.data import DatasetLayoutError, SplitError
+from gancbam_jax.train import CheckpointMismatchError, ConfigError, IncompleteRunError, NonFiniteLossError
+
+# What a run can stop with that is the user's to fix (data, config, a workdir left by another
+# config or cut short): launchers print it as one line, `error: ...`, never as a traceback.
+RUN_ERRORS = (ConfigError, DatasetLayoutError, SplitError, NonFiniteLossError, IncompleteRunError,
+              CheckpointMismatchError)
 
 
 def begin(argv: list[str], options: str) -> None:

@@ -15,8 +15,6 @@ from ml_collections import config_flags
 
 from gancbam_jax import cli
 from gancbam_jax.compare import compare
-from gancbam_jax.data import DatasetLayoutError, SplitError
-from gancbam_jax.train import ConfigError, NonFiniteLossError
 
 _DEFAULT_CONFIG = pathlib.Path(__file__).resolve().parents[1] / "configs" / "compare.py"
 _CONFIG = config_flags.DEFINE_config_file("config", str(_DEFAULT_CONFIG), "Comparison config (configs/compare.py).")
@@ -27,7 +25,7 @@ def main(argv):
   cli.begin(argv, "--config, --config.<field>=... and --workdir")
   try:
     comparison = compare(_CONFIG.value, _WORKDIR.value)
-  except (ConfigError, DatasetLayoutError, SplitError, NonFiniteLossError) as e:
+  except cli.RUN_ERRORS as e:
     sys.exit(f"error: {e}")
   workdir = pathlib.Path(_WORKDIR.value).expanduser().resolve()
   print(f"compared {len(comparison['methods'])} methods: {workdir / 'comparison.md'}")

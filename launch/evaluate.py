@@ -12,9 +12,7 @@ import sys
 from absl import app, flags
 
 from gancbam_jax import cli
-from gancbam_jax.data import DatasetLayoutError, SplitError
-from gancbam_jax.detect import IncompleteRunError, evaluate_workdir, headline
-from gancbam_jax.train import ConfigError
+from gancbam_jax.detect import evaluate_workdir, headline
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Run directory written by launch/train.py.", required=True)
 
@@ -23,7 +21,7 @@ def main(argv):
   cli.begin(argv, "--workdir")
   try:
     results = evaluate_workdir(_WORKDIR.value)
-  except (ConfigError, DatasetLayoutError, SplitError, IncompleteRunError, FileNotFoundError) as e:
+  except (*cli.RUN_ERRORS, FileNotFoundError) as e:
     sys.exit(f"error: {e}")
   print(headline(results))
   print(f"rewrote {pathlib.Path(_WORKDIR.value).expanduser().resolve() / 'report.md'}")

@@ -12,10 +12,7 @@ import sys
 from absl import app, flags
 
 from gancbam_jax import cli
-from gancbam_jax.data import DatasetLayoutError, SplitError
-from gancbam_jax.detect import IncompleteRunError
 from gancbam_jax.export.writer import export_run
-from gancbam_jax.train import ConfigError
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Run directory written by launch/train.py (or one of its "
                                "folds/fold<k> directories).", required=True)
@@ -29,7 +26,7 @@ def main(argv):
   cli.begin(argv, "--workdir, --out and --step")
   try:
     manifest = export_run(_WORKDIR.value, _OUT.value, _STEP.value)
-  except (ConfigError, DatasetLayoutError, SplitError, IncompleteRunError, FileNotFoundError, ValueError) as e:
+  except (*cli.RUN_ERRORS, FileNotFoundError, ValueError) as e:
     sys.exit(f"error: {e}")
   test = manifest["test_metrics"]
   print(f"exported the {manifest['method']} detector ({manifest['selected_checkpoint']['stage']} step "

@@ -14,9 +14,7 @@ from absl import app, flags
 from ml_collections import config_flags
 
 from gancbam_jax import cli
-from gancbam_jax.data import DatasetLayoutError, SplitError
 from gancbam_jax.detect import headline, run_experiment
-from gancbam_jax.train import ConfigError, NonFiniteLossError
 
 _DEFAULT_CONFIG = pathlib.Path(__file__).resolve().parents[1] / "configs" / "default.py"
 _CONFIG = config_flags.DEFINE_config_file("config", str(_DEFAULT_CONFIG), "Training config file (configs/*.py).")
@@ -28,7 +26,7 @@ def main(argv):
   cli.begin(argv, "--config, --config.<field>=... and --workdir")
   try:
     results = run_experiment(_CONFIG.value, _WORKDIR.value)
-  except (ConfigError, DatasetLayoutError, SplitError, NonFiniteLossError) as e:
+  except cli.RUN_ERRORS as e:
     sys.exit(f"error: {e}")
   workdir = pathlib.Path(_WORKDIR.value).expanduser().resolve()
   print(headline(results))

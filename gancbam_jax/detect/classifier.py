@@ -30,7 +30,7 @@ from gancbam_jax.train import parallel
 from gancbam_jax.train.augment import SyntheticImages, balancing_counts
 from gancbam_jax.train.batches import draw_batch
 from gancbam_jax.train.checkpoints import StageCheckpoints
-from gancbam_jax.train.loop import StageSchedule
+from gancbam_jax.train.loop import IncompleteRunError, StageSchedule
 from gancbam_jax.train.pipeline import Run, TrainedStages, TrainingSet
 from gancbam_jax.train.state import TrainState, adam, all_finite, create_train_state
 from gancbam_jax.train.transforms import ClassicAugmentation, classic_augment
@@ -148,7 +148,9 @@ def train_classifier(run: Run, autoencoder_state: TrainState,
   selected = StageCheckpoints(run.workdir / "checkpoints" / f"{name}_selected", max_to_keep=1)
   start, state, key = stage.resume(state, key)
   sort_key, criterion = SELECTION_CRITERIA[cfg.classifier_selection]
-  best = None if selected.latest_step() is None else selected.read_meta(selected.latest_step())
+  like = {"params": state.params, "batch_stats": state.batch_stats}
+  restored = selected.restore_latest(like)
+  best = restored[2] if restored else None
   augmentation = run.classic_augmentation if run.config.augment.classifier else None
   step = run.jit_step(classifier_step, batch_size=train_cfg.batch_size, augmentation=augmentation)
   predict = jax.jit(log_probabilities)  # compiled once; each epoch passes its state
@@ -168,8 +170,11 @@ def train_classifier(run: Run, autoencoder_state: TrainState,
                             on_log=evaluate_epoch)
   stage.checkpoints.close()
   run.announce(report.line())
-  selection = selected.read_meta(selected.latest_step())
-  tree, _ = selected.restore(selection["step"], {"params": state.params, "batch_stats": state.batch_stats})
+  restored = selected.restore_latest(like)
   selected.close()
+  if restored is None:
+    raise IncompleteRunError(f"{selected.directory} holds no readable checkpoint of the selected epoch; delete it and "
+                             f"{stage.checkpoints.directory} to train the classifier again")
+  _, tree, selection = restored
   state = state.replace(params=tree["params"], batch_stats=tree["batch_stats"])
   return state, {"stage": name, **selection}

@@ -5,11 +5,13 @@
 
 from gancbam_jax.train.bagan import GanState, bagan_step, conditioning_classes, discriminator_batch, fakes_per_batch
 from gancbam_jax.train.gaussians import ClassGaussians, fit_class_gaussians, sample_latents
-from gancbam_jax.train.loop import NonFiniteLossError
+from gancbam_jax.train.checkpoints import CheckpointMismatchError
+from gancbam_jax.train.loop import IncompleteRunError, NonFiniteLossError
 from gancbam_jax.train.pipeline import train
 from gancbam_jax.train.settings import ConfigError, validate_config
 
 __all__ = [
-    "ClassGaussians", "ConfigError", "GanState", "NonFiniteLossError", "bagan_step", "conditioning_classes",
-    "discriminator_batch", "fakes_per_batch", "fit_class_gaussians", "sample_latents", "train", "validate_config",
+    "CheckpointMismatchError", "ClassGaussians", "ConfigError", "GanState", "IncompleteRunError", "NonFiniteLossError",
+    "bagan_step", "conditioning_classes", "discriminator_batch", "fakes_per_batch", "fit_class_gaussians",
+    "sample_latents", "train", "validate_config",
 ]

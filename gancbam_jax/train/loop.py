@@ -95,10 +95,10 @@ class Stage:
 
   def restore_latest(self, state, key: jax.Array, extras: dict | None = None):
     """(step, state, key, extras) of the latest checkpoint, or None when the stage has none."""
-    step = self.checkpoints.latest_step()
-    if step is None:
+    restored = self.checkpoints.restore_latest(self._tree(state, key, extras or {}))
+    if restored is None:
       return None
-    tree, _ = self.checkpoints.restore(step, self._tree(state, key, extras or {}))
+    step, tree, _ = restored
     state = serialization.from_state_dict(state, tree["train"])
     key = jax.random.wrap_key_data(tree["key"], impl=jax.random.key_impl(key))
     logging.info("stage %s: resuming from the checkpoint at step %d", self.name, step)

@@ -88,3 +88,19 @@ def test_killed_and_resumed_run_matches_an_uninterrupted_one(uninterrupted, tmp_
   records = lambda workdir: [{k: v for k, v in json.loads(line).items() if k not in ("time", "steps_per_s")}
                              for line in (workdir / "metrics.jsonl").read_text().splitlines()]
   assert records(tmp_path) == records(uninterrupted)
+
+
+def test_a_run_whose_latest_checkpoint_was_cut_short_resumes_from_the_one_before(uninterrupted, tmp_path):
+  killed_at = _kill_mid_autoencoder_stage(tmp_path)
+  step_dir = tmp_path / "checkpoints" / "autoencoder" / str(killed_at)
+  victim = max((p for p in step_dir.rglob("*") if p.is_file()), key=lambda p: p.stat().st_size)
+  victim.write_bytes(victim.read_bytes()[: victim.stat().st_size // 2])
+
+  result = subprocess.run(_command(tmp_path), capture_output=True, text=True, timeout=TIMEOUT_S)
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert f"checkpoint step {killed_at} in" in result.stderr and "cannot be read back" in result.stderr
+  assert "Traceback" not in result.stderr
+  assert (tmp_path / "checkpoints" / "autoencoder.damaged").is_dir()
+  # Resumed from an earlier step, the run still ends where the uninterrupted one does.
+  for stage in ("autoencoder", "bagan"):
+    _assert_trees_equal(_final_state(tmp_path, stage), _final_state(uninterrupted, stage), stage)
