@@ -5,9 +5,11 @@ import time
 
 import numpy as np
 import pytest
+from pydicom.data import get_testdata_file
 
-from gancbam_jax.data.dicom import DicomReadError, read_ct_slices
 from dicom_mutants import mutants
+from gancbam_jax.data import PreprocessSettings, load_ct_dataset
+from gancbam_jax.data.dicom import DicomReadError, read_ct_slices
 
 MUTANTS = 1200
 # Valid CT files of three kinds: small uncompressed, tiny, and JPEG 2000 compressed.
@@ -16,14 +18,12 @@ SLOWEST_CASE_S = 10.0
 
 
 @pytest.fixture(scope="module")
-def originals(request) -> list[bytes]:
-  from pydicom.data import get_testdata_files
-
-  found = {pathlib.Path(p).name: pathlib.Path(p) for p in get_testdata_files()}
-  missing = [name for name in BUNDLED_CT if name not in found]
+def originals() -> list[bytes]:
+  found = {name: get_testdata_file(name) for name in BUNDLED_CT}
+  missing = [name for name, path in found.items() if path is None]
   if missing:
     pytest.skip(f"pydicom does not bundle {missing} in this version")
-  files = [found[name].read_bytes() for name in BUNDLED_CT]
+  files = [pathlib.Path(path).read_bytes() for path in found.values()]
   sample = pathlib.Path(__file__).resolve().parents[2].parent / "shared" / "data" / "siim-ct-sample" / "dicom_dir"
   files += [path.read_bytes() for path in sorted(sample.glob("*.dcm"))[:1]]  # a real slice, where present
   for data in files:
@@ -54,8 +54,6 @@ def test_every_mutant_is_loaded_plausibly_or_refused_with_a_dicom_read_error(ori
 @pytest.mark.filterwarnings("ignore::UserWarning")
 def test_a_dataset_of_mutants_loads_what_is_sound_and_lists_the_rest_with_reasons(originals, tmp_path):
   """A long run never dies on one bad file, and nothing implausible reaches the cache."""
-  from gancbam_jax.data import PreprocessSettings, load_ct_dataset
-
   for i, data in enumerate(mutants(originals, 40, seed=1)):
     path = tmp_path / "data" / ("normal" if i % 2 else "anomalous") / f"m{i:02d}.dcm"
     path.parent.mkdir(parents=True, exist_ok=True)
