@@ -17,7 +17,8 @@ SOURCES = ("phantom", "directory")
 
 def preprocess_settings(data: ml_collections.ConfigDict) -> PreprocessSettings:
   """The preprocessing part of a data config."""
-  return PreprocessSettings(hu_window=tuple(float(v) for v in data.hu_window), image_size=int(data.image_size),
+  windows = tuple(tuple(float(v) for v in window) for window in data.hu_windows)
+  return PreprocessSettings(hu_windows=windows, image_size=int(data.image_size),
                             multiframe=data.multiframe, modalities=tuple(data.modalities),
                             max_pixel_mib=float(data.max_pixel_mib))
 
@@ -34,7 +35,8 @@ def dataset_root(data: ml_collections.ConfigDict) -> pathlib.Path:
   from gancbam_jax.data import phantom  # Only phantom users pay for importing the generator.
 
   spec = data.phantom
-  root = resolve_cache_dir(data.cache_dir) / "phantom" / f"{phantom_name(spec)}-n{spec.n}-seed{spec.seed}"
+  name = f"{phantom_name(spec)}-n{spec.n}-seed{spec.seed}-v{phantom.GENERATOR_VERSION}"
+  root = resolve_cache_dir(data.cache_dir) / "phantom" / name
   if not (root / layouts.KAGGLE_TABLE).is_file():
     phantom.write_dataset(root, n=spec.n, seed=spec.seed, preset=phantom_parameters(spec))
   return root

@@ -55,7 +55,7 @@ def max_block_std(image: np.ndarray, mask: np.ndarray, block: int = 32) -> float
 
 
 def with_and_without_anomalies(n: int, seed: int, config: phantom.PhantomConfig):
-  """The same slices (same patients, levels and anatomy) with every slice anomalous, and with none."""
+  """The same slices (same patients, levels, anatomy and noise) with every slice anomalous, and with none."""
   anomalous = dataclasses.replace(config, anomaly_fraction=1.0)
   normal = dataclasses.replace(config, anomaly_fraction=0.0)
   hu, records = phantom.generate_slices(n, seed, anomalous)
@@ -188,8 +188,8 @@ def test_lesions_have_the_configured_size_place_and_contrast():
     core = change[distance < 0.5 * record.lesion_radius_px].mean()
     assert np.sign(core) == np.sign(record.lesion_contrast_hu)
     assert abs(core) >= 0.5 * abs(record.lesion_contrast_hu)
-    # Away from the lesion only the noise differs.
-    assert abs(change[distance > 2 * record.lesion_radius_px].mean()) < 2.0
+    # Anatomy and scanner noise are drawn apart from the anomaly: away from the lesion nothing differs.
+    assert not change[distance > 2 * record.lesion_radius_px].any()
 
 
 def test_large_lung_lesions_are_masses():
@@ -217,7 +217,8 @@ def test_artefacts_change_the_scan_as_their_kind_says():
       scanned = (reference > -990) & phantom.field_of_view()  # body and lungs, not the quieter air
       assert max_block_std(image - reference, scanned) > 1.3 * noise
     else:
-      assert image.max() >= 3000 and np.abs(change).mean() > 0.05 * record.artefact_strength
+      # Streaks fade with distance from the metal: the strongest 1 % of the body carries a share of the amplitude.
+      assert image.max() >= 3000 and np.percentile(np.abs(change), 99) > 0.2 * record.artefact_strength
 
 
 def test_mean_slice_hu_does_not_separate_normal_from_anomalous_on_medium():

@@ -26,10 +26,10 @@ and dicom_writer (DICOM files and overview.csv).
 from gancbam_jax.data.phantom.acquisition import acquire
 from gancbam_jax.data.phantom.anatomy import RenderedAnatomy, render_anatomy
 from gancbam_jax.data.phantom.anomalies import Artefact, Lesion, draw_artefact, draw_lesion
-from gancbam_jax.data.phantom.config import (AIR_HU, ANOMALY_TYPES, ARTEFACT_TYPES, IMAGE_SIZE, LESION_TYPES,
-                                             LUNG_LESION, MASS_MIN_DIAMETER_MM, MAX_HU, METAL_HU, MIN_HU,
+from gancbam_jax.data.phantom.config import (AIR_HU, ANOMALY_TYPES, ARTEFACT_TYPES, GENERATOR_VERSION, IMAGE_SIZE,
+                                             LESION_TYPES, LUNG_LESION, MASS_MIN_DIAMETER_MM, MAX_HU, METAL_HU, MIN_HU,
                                              PATIENT_ID_PREFIX, PRESETS, PhantomConfig, resolve_config)
-from gancbam_jax.data.phantom.dataset import (PhantomSlice, SlicePlan, generate_patients, generate_slice,
+from gancbam_jax.data.phantom.dataset import (PhantomSlice, SlicePlan, SliceStreams, generate_patients, generate_slice,
                                               generate_slices, plan_dataset, write_dataset)
 from gancbam_jax.data.phantom.dicom_writer import OutputDirError
 from gancbam_jax.data.phantom.filters import field_of_view, gaussian_blur, radius_from_centre_px
@@ -37,10 +37,10 @@ from gancbam_jax.data.phantom.geometry import Grid
 from gancbam_jax.data.phantom.patient import Patient, TissueHU, sample_patient
 
 __all__ = [
-    "AIR_HU", "ANOMALY_TYPES", "ARTEFACT_TYPES", "Artefact", "Grid", "IMAGE_SIZE", "LESION_TYPES", "LUNG_LESION",
-    "Lesion", "MASS_MIN_DIAMETER_MM", "MAX_HU", "METAL_HU", "MIN_HU", "OutputDirError", "PATIENT_ID_PREFIX",
-    "PRESETS", "Patient", "PhantomConfig", "PhantomSlice", "RenderedAnatomy", "SlicePlan", "TissueHU", "acquire",
-    "draw_artefact", "draw_lesion", "field_of_view", "gaussian_blur", "generate_patients", "generate_slice",
-    "generate_slices", "plan_dataset", "radius_from_centre_px", "render_anatomy", "resolve_config",
-    "sample_patient", "write_dataset",
+    "AIR_HU", "ANOMALY_TYPES", "ARTEFACT_TYPES", "Artefact", "GENERATOR_VERSION", "Grid", "IMAGE_SIZE", "LESION_TYPES",
+    "LUNG_LESION", "Lesion", "MASS_MIN_DIAMETER_MM", "MAX_HU", "METAL_HU", "MIN_HU", "OutputDirError",
+    "PATIENT_ID_PREFIX", "PRESETS", "Patient", "PhantomConfig", "PhantomSlice", "RenderedAnatomy", "SlicePlan",
+    "SliceStreams", "TissueHU", "acquire", "draw_artefact", "draw_lesion", "field_of_view", "gaussian_blur",
+    "generate_patients", "generate_slice", "generate_slices", "plan_dataset", "radius_from_centre_px",
+    "render_anatomy", "resolve_config", "sample_patient", "write_dataset",
 ]

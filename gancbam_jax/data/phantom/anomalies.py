@@ -13,6 +13,11 @@ from gancbam_jax.data.phantom.filters import correlated_noise, field_of_view, ra
 from gancbam_jax.data.phantom.geometry import Ellipse, Grid, paint
 from gancbam_jax.data.phantom.patient import Patient
 
+# A part-solid nodule's ground-glass halo is this share of its solid core's density above the lung
+# (about -600 to -400 HU around a solid core near 0 HU), and its core this share of its diameter.
+GROUND_GLASS_SHARE = (0.3, 0.55)
+SOLID_CORE_SHARE = (0.3, 0.6)
+
 
 @dataclasses.dataclass(frozen=True)
 class Lesion:
@@ -56,16 +61,15 @@ def lesion_weight(grid: Grid, centre: tuple[float, float], radius_mm: float, win
   return np.clip((radius_mm * outline - np.hypot(dx, dy)) / edge_mm + 0.5, 0.0, 1.0)
 
 
-def add_lesion(image: np.ndarray, grid: Grid, region: np.ndarray, diameter_mm: float, contrast_hu: float,
-               rng: np.random.Generator, lung_hu: float | None = None, centre_in: np.ndarray | None = None) -> Lesion:
-  """Paints a lesion into region (centred where its disc lies inside centre_in, default region).
+def add_lesion(image: np.ndarray, grid: Grid, region: np.ndarray, centre: tuple[float, float], diameter_mm: float,
+               contrast_hu: float, rng: np.random.Generator, lung_hu: float | None = None) -> Lesion:
+  """Paints a lesion centred at centre (mm) into region.
 
   The lesion is contrast_hu denser than what surrounds it. In the lungs (lung_hu given) it is
   lung_hu + contrast_hu and adds density only, so vessels it engulfs stay as dense. In soft
   tissue it replaces the tissue with the local median + contrast_hu.
   """
   radius_mm = diameter_mm / 2
-  centre = place_disc(grid, region if centre_in is None else centre_in, radius_mm, rng)
   window = grid.window(*centre, radius_mm * 1.3)
   weight = lesion_weight(grid, centre, radius_mm, window, rng) * region[window]
   local = image[window]
@@ -85,19 +89,36 @@ def soft_tissue(anatomy: RenderedAnatomy) -> np.ndarray:
 
 def draw_lesion(anatomy: RenderedAnatomy, patient: Patient, kind: str, config: PhantomConfig,
                 rng: np.random.Generator) -> tuple[str, Lesion]:
-  """Draws a lesion of the planned kind with sampled size and contrast; returns its type and place."""
+  """Draws a lesion of the planned kind with sampled size and contrast; returns its type and place.
+
+  A lung lesion is solid, or (part_solid_share of them) part-solid: a ground-glass halo at
+  GROUND_GLASS_SHARE of the drawn contrast around a solid core, the pattern of early adenocarcinoma.
+  Its record gives the whole diameter and the core's contrast.
+  """
   low, high = config.lesion_diameter_mm
   diameter = float(math.exp(rng.uniform(math.log(low), math.log(high))))
+  grid = patient.grid
   if kind == LUNG_LESION:
     contrast = float(rng.uniform(*config.nodule_contrast_hu))
+    part_solid = rng.random() < config.part_solid_share
     # Centred in aerated lung, not on a hilar vessel that would hide it; drawn only over the lungs,
     # so a mass abutting the mediastinum or pleura is cut flat there.
-    lesion = add_lesion(anatomy.hu, patient.grid, anatomy.lungs, diameter, contrast, rng, lung_hu=patient.tissue.lung,
-                        centre_in=anatomy.lungs & (anatomy.hu < -600))
+    centre = place_disc(grid, anatomy.lungs & (anatomy.hu < -600), diameter / 2, rng)
+    lung = patient.tissue.lung
+    if part_solid:
+      add_lesion(anatomy.hu, grid, anatomy.lungs, centre, diameter, contrast * rng.uniform(*GROUND_GLASS_SHARE), rng,
+                 lung_hu=lung)
+      core = diameter * rng.uniform(*SOLID_CORE_SHARE)
+      lesion = dataclasses.replace(add_lesion(anatomy.hu, grid, anatomy.lungs, centre, core, contrast, rng, lung_hu=lung),
+                                   radius_px=diameter / 2 / grid.spacing_mm, diameter_mm=diameter)
+    else:
+      lesion = add_lesion(anatomy.hu, grid, anatomy.lungs, centre, diameter, contrast, rng, lung_hu=lung)
     return ("mass" if diameter > MASS_MIN_DIAMETER_MM else "nodule"), lesion
   sign = -1.0 if kind == "hypodense_lesion" else 1.0
   contrast = sign * float(rng.uniform(*config.lesion_contrast_hu))
-  return kind, add_lesion(anatomy.hu, patient.grid, soft_tissue(anatomy), diameter, contrast, rng)
+  tissue = soft_tissue(anatomy)
+  centre = place_disc(grid, tissue, diameter / 2, rng)
+  return kind, add_lesion(anatomy.hu, grid, tissue, centre, diameter, contrast, rng)
 
 
 @dataclasses.dataclass(frozen=True)

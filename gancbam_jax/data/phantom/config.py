@@ -7,6 +7,8 @@ import dataclasses
 from gancbam_jax.data.dicom import AIR_HU  # noqa: F401  (re-exported: the phantom paints air with it)
 
 IMAGE_SIZE = 512
+# Bump when a seed's slices change, so datasets generated into the cache by older code are not reused.
+GENERATOR_VERSION = 2
 # Scanners clip reconstructed values to their stored range: stored 0 at intercept -1024, and
 # 12-bit detectors saturate at 3071 HU (metal reads 3071 in the SIIM sample).
 MIN_HU = -1024.0
@@ -35,8 +37,10 @@ class PhantomConfig:
     noise_hu: standard deviation of the scanner noise in the body, per patient.
     lesion_diameter_mm: diameter of every lesion (log-uniform, so small ones are common).
       Lung lesions up to MASS_MIN_DIAMETER_MM are nodules, larger ones masses.
-    nodule_contrast_hu: how much denser than the lung parenchyma a lung lesion is (about 900
-      for a solid nodule, 200-400 for ground glass).
+    nodule_contrast_hu: how much denser than the lung parenchyma (about -880 HU) a lung lesion's
+      solid part is: about 850-950 for a solid nodule (soft-tissue density, -30 to +70 HU).
+    part_solid_share: share of lung lesions that are part-solid: a ground-glass halo (30-55 % of
+      that contrast, about -600 to -400 HU) around a solid core of 30-60 % of the diameter.
     lesion_contrast_hu: how much darker (hypodense) or brighter (hyperdense) than the
       surrounding soft tissue a soft-tissue lesion is. Sweep it together with
       nodule_contrast_hu to vary the contrast of every lesion.
@@ -59,9 +63,12 @@ class PhantomConfig:
   """
 
   noise_hu: Range = (10.0, 20.0)
-  lesion_diameter_mm: Range = (8.0, 45.0)
-  nodule_contrast_hu: Range = (300.0, 900.0)
-  lesion_contrast_hu: Range = (25.0, 80.0)
+  # Medium is sized for the default 128 x 128 input: its smallest lesion spans 3-4 pixels there
+  # (0.6-0.9 mm pixels at 512, so 2.4-3.6 mm at 128), its median about 7.
+  lesion_diameter_mm: Range = (12.0, 45.0)
+  nodule_contrast_hu: Range = (800.0, 950.0)
+  part_solid_share: float = 0.3
+  lesion_contrast_hu: Range = (40.0, 100.0)
   anomaly_fraction: float = 0.5
   artefact_share: float = 0.3
   lung_lesion_share: float = 0.6
@@ -94,14 +101,14 @@ class PhantomConfig:
 
 PRESETS: dict[str, PhantomConfig] = {
     # Large, high-contrast lesions and strong artefacts in quiet images.
-    "easy": PhantomConfig(noise_hu=(8.0, 12.0), lesion_diameter_mm=(15.0, 60.0),
-                          nodule_contrast_hu=(700.0, 950.0), lesion_contrast_hu=(60.0, 120.0),
+    "easy": PhantomConfig(noise_hu=(8.0, 12.0), lesion_diameter_mm=(20.0, 60.0),
+                          nodule_contrast_hu=(850.0, 950.0), part_solid_share=0.0, lesion_contrast_hu=(80.0, 150.0),
                           miscalibration_hu=(80.0, 150.0), ring_amplitude_hu=(60.0, 120.0),
                           streak_amplitude_hu=(200.0, 400.0), noise_burst_factor=(3.0, 4.0)),
     "medium": PhantomConfig(),
-    # Small, faint lesions and subtle artefacts in noisy images.
-    "hard": PhantomConfig(noise_hu=(15.0, 25.0), lesion_diameter_mm=(4.0, 20.0),
-                          nodule_contrast_hu=(150.0, 600.0), lesion_contrast_hu=(10.0, 40.0),
+    # Small, faint lesions and subtle artefacts in noisy images; most nodules part-solid.
+    "hard": PhantomConfig(noise_hu=(15.0, 25.0), lesion_diameter_mm=(7.0, 25.0),
+                          nodule_contrast_hu=(750.0, 950.0), part_solid_share=0.6, lesion_contrast_hu=(20.0, 50.0),
                           miscalibration_hu=(15.0, 40.0), ring_amplitude_hu=(10.0, 30.0),
                           streak_amplitude_hu=(40.0, 120.0), noise_burst_factor=(1.5, 2.2)),
 }

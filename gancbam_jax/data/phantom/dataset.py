@@ -101,17 +101,37 @@ def anomaly_kind(rng: np.random.Generator, config: PhantomConfig) -> str:
   return str(rng.choice(("hypodense_lesion", "hyperdense_lesion")))
 
 
+@dataclasses.dataclass(frozen=True)
+class SliceStreams:
+  """The independent random streams of one slice: its anatomy, its anomaly, and its acquisition.
+
+  Kept apart so that the same slice drawn with and without its anomaly has the same anatomy and
+  the same scanner noise: the two differ by the anomaly alone, which is how its signal is measured.
+  """
+
+  anatomy: np.random.Generator
+  anomaly: np.random.Generator
+  acquisition: np.random.Generator
+
+  @classmethod
+  def for_slice(cls, seed: int, patient_index: int, instance: int, rescan: int = 0) -> "SliceStreams":
+    """The slice's streams; rescan k > 0 draws new scanner noise, as scanning the same patient again would."""
+    acquisition = (seed, 4, patient_index, instance) + ((rescan,) if rescan else ())
+    return cls(_rng(seed, 2, patient_index, instance), _rng(seed, 3, patient_index, instance), _rng(*acquisition))
+
+
 def generate_slice(patient: Patient, plan: SlicePlan, z: float, config: PhantomConfig,
-                   rng: np.random.Generator) -> tuple[np.ndarray, str, Lesion | None, Artefact | None]:
+                   streams: SliceStreams) -> tuple[np.ndarray, str, Lesion | None, Artefact | None]:
   """One scan of a patient at level z with its planned anomaly: (int16 HU, type, lesion, artefact)."""
-  anatomy = render_anatomy(patient, z, rng, skin_markers=rng.random() < config.skin_marker_probability)
+  anatomy = render_anatomy(patient, z, streams.anatomy,
+                           skin_markers=streams.anatomy.random() < config.skin_marker_probability)
   lesion = artefact = None
   anomaly_type = plan.kind
   if plan.kind in ARTEFACT_TYPES:
-    artefact = draw_artefact(plan.kind, anatomy, patient, config, rng)
+    artefact = draw_artefact(plan.kind, anatomy, patient, config, streams.anomaly)
   elif plan.kind != "none":
-    anomaly_type, lesion = draw_lesion(anatomy, patient, plan.kind, config, rng)
-  return acquire(anatomy, patient, artefact, rng), anomaly_type, lesion, artefact
+    anomaly_type, lesion = draw_lesion(anatomy, patient, plan.kind, config, streams.anomaly)
+  return acquire(anatomy, patient, artefact, streams.acquisition), anomaly_type, lesion, artefact
 
 
 def _uid(seed: int, n: int, config: PhantomConfig, *parts: object) -> str:
@@ -120,9 +140,12 @@ def _uid(seed: int, n: int, config: PhantomConfig, *parts: object) -> str:
                                         *map(str, parts)]))
 
 
-def generate_patients(n: int, seed: int, config: PhantomConfig | str = "medium"
+def generate_patients(n: int, seed: int, config: PhantomConfig | str = "medium", rescan: int = 0
                       ) -> Iterator[tuple[np.ndarray, list[PhantomSlice]]]:
-  """Yields, patient by patient, (int16 HU slices (k, IMAGE_SIZE, IMAGE_SIZE), their records)."""
+  """Yields, patient by patient, (int16 HU slices (k, IMAGE_SIZE, IMAGE_SIZE), their records).
+
+  rescan k > 0 gives the same slices with other scanner noise (see SliceStreams.for_slice).
+  """
   config = resolve_config(config)
   if seed < 0:
     raise ValueError(f"seed must be non-negative, got {seed}")
@@ -134,8 +157,8 @@ def generate_patients(n: int, seed: int, config: PhantomConfig | str = "medium"
     series = {kind: _uid(seed, n, config, kind, patient_index) for kind in ("study", "series", "frame")}
     slices, records = [], []
     for plan, z in zip(plans, levels):
-      hu, anomaly_type, lesion, artefact = generate_slice(patient, plan, float(z), config,
-                                                          _rng(seed, 2, patient_index, plan.instance))
+      hu, anomaly_type, lesion, artefact = generate_slice(
+          patient, plan, float(z), config, SliceStreams.for_slice(seed, patient_index, plan.instance, rescan))
       slices.append(hu)
       records.append(PhantomSlice(
           index=plan.index, patient_index=patient_index, patient_id=patient.patient_id,
@@ -151,11 +174,14 @@ def generate_patients(n: int, seed: int, config: PhantomConfig | str = "medium"
     yield np.stack(slices), records
 
 
-def generate_slices(n: int, seed: int, config: PhantomConfig | str = "medium"
+def generate_slices(n: int, seed: int, config: PhantomConfig | str = "medium", rescan: int = 0
                     ) -> tuple[np.ndarray, list[PhantomSlice]]:
-  """n slices in memory: int16 HU (n, IMAGE_SIZE, IMAGE_SIZE), outside the field of view air, and records."""
+  """n slices in memory: int16 HU (n, IMAGE_SIZE, IMAGE_SIZE), outside the field of view air, and records.
+
+  rescan k > 0 gives the same slices with other scanner noise (see SliceStreams.for_slice).
+  """
   slices, records = [], []
-  for patient_slices, patient_records in generate_patients(n, seed, config):
+  for patient_slices, patient_records in generate_patients(n, seed, config, rescan):
     slices.append(patient_slices)
     records.extend(patient_records)
   return np.concatenate(slices), records
