@@ -70,8 +70,9 @@ def main() -> None:
   detector = build_detector(args.variant, args.image_size, args.latent_dim)
   with tempfile.TemporaryDirectory() as export_dir:
     manifest = write_export(export_dir, serving_function(detector, args.image_size), detector.variables,
-                            args.image_size, {"method": "classifier", "preprocess": {}, "normalization": {},
-                                              "threshold": 0.5, "labels": {"flagged": "anomalous", "not_flagged": "normal"}})
+                            (args.image_size, args.image_size, 1),
+                            {"method": "classifier", "preprocess": {}, "normalization": {}, "threshold": 0.5,
+                             "labels": {"flagged": "anomalous", "not_flagged": "normal"}})
     exported = ExportedDetector.load(export_dir)
     report = {
         "benchmark": "detection (classifier scores and attention maps), in-process vs exported",

@@ -21,7 +21,9 @@ def get_data_config() -> ml_collections.ConfigDict:
   data.label_column = "Anomaly"
   data.anomalous_value = "True"
   data.anomalous_class = "anomalous"  # folders layout: the anomalous class's folder
-  data.hu_window = (-200.0, 1000.0)
+  # One input channel per (low, high) HU window: mediastinal (soft tissue to bone, the paper's) and lung (aerated
+  # lung to soft tissue, where nodules show; the first window clips the whole lung to its -200 HU floor).
+  data.hu_windows = ((-200.0, 1000.0), (-1000.0, 400.0))
   data.image_size = 64
   data.multiframe = "slices"  # slices | error
   data.modalities = ("CT",)

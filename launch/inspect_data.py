@@ -11,6 +11,7 @@ import json
 import pathlib
 import sys
 
+import numpy as np
 from absl import app, flags, logging
 from ml_collections import config_flags
 
@@ -52,12 +53,15 @@ def main(argv):
   grid = _GRID.value or (str(pathlib.Path(_JSON.value).with_suffix(".png")) if _JSON.value
                          else f"{pathlib.Path(dataset.root).name}_samples.png")
   labels = dataset.labels
-  samples = {name: dataset.images((labels == i).nonzero()[0][:_PER_CLASS.value])
+  # Each channel shown over its own HU window.
+  low, high = np.array(data.hu_windows, np.float32).T
+  samples = {name: (dataset.images((labels == i).nonzero()[0][:_PER_CLASS.value]) - low) / (high - low)
              for i, name in enumerate(dataset.class_names)}
   grid_path = pathlib.Path(grid).expanduser().resolve()
   grid_path.parent.mkdir(parents=True, exist_ok=True)
-  plotting.save_class_grid(samples, grid_path, title=f"{dataset.root} (HU window {list(data.hu_window)})",
-                           per_class=_PER_CLASS.value, value_range=tuple(data.hu_window))
+  windows = ", ".join(f"[{lo:g}, {hi:g}]" for lo, hi in data.hu_windows)
+  plotting.save_class_grid(samples, grid_path, title=f"{dataset.root} (HU windows {windows}, left to right)",
+                           per_class=_PER_CLASS.value, value_range=(0.0, 1.0))
   print(f"sample grid: {grid_path}", file=sys.stderr)
 
 

@@ -34,7 +34,7 @@ def content_hash(data: bytes) -> str:
 
 @dataclasses.dataclass(frozen=True)
 class CachedSlices:
-  """The preprocessed frames of one file: pixels (frames, size, size, 1) float32 in windowed HU."""
+  """The preprocessed frames of one file: pixels (frames, size, size, channels) float32 in windowed HU."""
 
   pixels: np.ndarray
   patient_id: str | None

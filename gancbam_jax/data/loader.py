@@ -104,10 +104,10 @@ class CtDataset:
     return self.class_names.index(self.anomalous_class)
 
   def images(self, indices: Sequence[int] | np.ndarray | None = None) -> np.ndarray:
-    """Slices as one float32 array (N, size, size, 1) in windowed HU, in the order of `indices`."""
+    """Slices as one float32 array (N, size, size, channels) in windowed HU, in the order of `indices`."""
     indices = range(len(self.records)) if indices is None else indices
     size = self.settings.image_size
-    out = np.empty((len(indices), size, size, 1), dtype=np.float32)
+    out = np.empty((len(indices), size, size, self.settings.channels), dtype=np.float32)
     opened: dict[str, np.ndarray] = {}
     for row, i in enumerate(indices):
       record = self.records[int(i)]

@@ -1,4 +1,4 @@
-"""Turn HU slices into network input: HU window, square padding, area-averaged resize.
+"""Turn HU slices into network input: one channel per HU window, square padding, area-averaged resize.
 
 The same function runs at training and at inference (the exported model's manifest records
 its settings), so a slice is preprocessed identically wherever it is scored.
@@ -15,9 +15,13 @@ import numpy as np
 
 # Soft tissue to bone, keeping contrast-enhanced vessels (about 100-400 HU); METHOD.md §1.
 DEFAULT_HU_WINDOW = (-200.0, 1000.0)
+# Aerated lung (about -900 HU) to soft tissue: ground-glass and solid nodules, invisible in the
+# window above, which clips the whole lung to its -200 floor.
 LUNG_HU_WINDOW = (-1000.0, 400.0)
+# Radiologists read chest CT at both windows; each becomes one input channel.
+CHEST_HU_WINDOWS = (DEFAULT_HU_WINDOW, LUNG_HU_WINDOW)
 # Bump when the preprocessing code changes what it produces, so on-disk caches are not reused.
-PREPROCESS_VERSION = 1
+PREPROCESS_VERSION = 2
 
 
 @dataclasses.dataclass(frozen=True)
@@ -25,23 +29,24 @@ class PreprocessSettings:
   """Everything that decides the array a DICOM file becomes.
 
   Attributes:
-    hu_window: (low, high) HU; values outside are clipped.
+    hu_windows: one (low, high) HU window per output channel; values outside a window are
+      clipped to it.
     image_size: side of the square output (64 or 128 for the models).
     multiframe: "slices" (each frame is a slice) or "error".
     modalities: accepted DICOM Modality values.
     max_pixel_mib: the most pixel data a file may declare (refused before decoding when larger).
   """
 
-  hu_window: tuple[float, float] = DEFAULT_HU_WINDOW
+  hu_windows: tuple[tuple[float, float], ...] = (DEFAULT_HU_WINDOW,)
   image_size: int = 64
   multiframe: str = "slices"
   modalities: tuple[str, ...] = ("CT",)
   max_pixel_mib: float = 1024.0
 
   def __post_init__(self):
-    low, high = self.hu_window
-    if not low < high:
-      raise ValueError(f"hu_window must be (low, high) with low < high, got {self.hu_window}")
+    if not self.hu_windows or any(len(window) != 2 or not window[0] < window[1] for window in self.hu_windows):
+      raise ValueError(f"hu_windows must be one or more (low, high) HU windows with low < high, e.g. "
+                       f"((-200, 1000), (-1000, 400)); got {self.hu_windows}")
     if self.image_size < 1:
       raise ValueError(f"image_size must be positive, got {self.image_size}")
     if self.multiframe not in ("slices", "error"):
@@ -49,15 +54,24 @@ class PreprocessSettings:
     if not self.max_pixel_mib > 0:
       raise ValueError(f"max_pixel_mib must be positive, got {self.max_pixel_mib}")
 
+  @property
+  def channels(self) -> int:
+    """Channels of the model input: one per HU window."""
+    return len(self.hu_windows)
+
   def to_dict(self) -> dict:
-    return {"hu_window": [float(v) for v in self.hu_window], "image_size": int(self.image_size),
+    return {"hu_windows": [[float(v) for v in window] for window in self.hu_windows],
+            "image_size": int(self.image_size),
             "multiframe": self.multiframe, "modalities": list(self.modalities),
             "max_pixel_mib": float(self.max_pixel_mib)}
 
   @classmethod
   def from_dict(cls, d: dict) -> "PreprocessSettings":
-    # Manifests written before max_pixel_mib existed keep the default limit.
-    return cls(hu_window=tuple(float(v) for v in d["hu_window"]), image_size=int(d["image_size"]),
+    # Manifests written before max_pixel_mib existed keep the default limit, those from before
+    # hu_windows their one window.
+    windows = d["hu_windows"] if "hu_windows" in d else [d["hu_window"]]
+    return cls(hu_windows=tuple(tuple(float(v) for v in window) for window in windows),
+               image_size=int(d["image_size"]),
                multiframe=str(d["multiframe"]), modalities=tuple(d["modalities"]),
                max_pixel_mib=float(d.get("max_pixel_mib", cls.max_pixel_mib)))
 
@@ -118,13 +132,17 @@ def area_resize(image: np.ndarray, size: int) -> np.ndarray:
 
 
 def preprocess_slice(hu: np.ndarray, settings: PreprocessSettings) -> np.ndarray:
-  """One HU slice (rows, cols) -> windowed, square, resized float32 (size, size, 1) in HU."""
-  low, _ = settings.hu_window
-  windowed = window_ct(hu.astype(np.float32), settings.hu_window)
-  square = pad_to_square(windowed, fill=low)
-  return area_resize(square, settings.image_size).astype(np.float32)[..., np.newaxis]
+  """One HU slice (rows, cols) -> windowed, square, resized float32 (size, size, channels) in HU.
+
+  Each window is applied before resizing, as a viewer would: what a window clips stays clipped
+  in every output pixel.
+  """
+  hu = hu.astype(np.float32)
+  channels = [area_resize(pad_to_square(window_ct(hu, window), fill=window[0]), settings.image_size)
+              for window in settings.hu_windows]
+  return np.stack(channels, axis=-1).astype(np.float32)
 
 
 def preprocess_frames(hu_frames: np.ndarray, settings: PreprocessSettings) -> np.ndarray:
-  """The HU frames (F, rows, cols) of one DICOM file -> model input (F, size, size, 1), windowed HU."""
+  """The HU frames (F, rows, cols) of one DICOM file -> model input (F, size, size, channels), windowed HU."""
   return np.stack([preprocess_slice(frame, settings) for frame in hu_frames])

@@ -49,7 +49,7 @@ def signature_matrices(images: jax.Array, bands: int, windows: tuple[int, ...] =
   if time_points < 2 or max(windows) > size:
     raise ValueError(f"need at least 2 time points and windows of at most {size} rows, got {time_points} time points "
                      f"and windows {windows}")
-  series = images[..., 0].reshape(images.shape[0], size, bands, size // bands).mean(axis=-1)  # (N, S, bands)
+  series = images.mean(axis=-1).reshape(images.shape[0], size, bands, size // bands).mean(axis=-1)  # (N, S, bands)
   step = (size - max(windows)) // (time_points - 1)
   ends = size - 1 - step * np.arange(time_points - 1, -1, -1)
   rows = np.arange(size)

@@ -113,15 +113,15 @@ def filtered_synthetic(run: Run, generator: TrainState, autoencoder: TrainState,
     if shortfall <= 0:
       break
     candidates = generate_class_images(generator, prior, jax.random.fold_in(run.key("atr-gan-candidates"), round_),
-                                       np.array([2 * shortfall]), batch_size, run.config.data.image_size).images
+                                       np.array([2 * shortfall]), batch_size, data.image_shape).images
     generated += len(candidates)
     kept.append(candidates[passes_filter(map_in_batches(encode, candidates, batch_size), real, band)])
-  images = np.concatenate(kept)[:needed] if kept else np.zeros((0, *data.train_images.shape[1:]), np.float32)
+  images = np.concatenate(kept)[:needed] if kept else np.zeros((0, *data.image_shape), np.float32)
   synthetic = SyntheticImages(images=images, labels=np.full(len(images), anomalous, np.int32))
   # The DCGAN's samples before the filter, as many as there are real minority slices, against them.
   minority_labels = np.zeros(len(real), np.int32)
   matched = generate_class_images(generator, prior, run.key("quality"), np.array([len(real)]), batch_size,
-                                  run.config.data.image_size)
+                                  data.image_shape)
   account = {"filter": {"candidates": generated, "kept": len(images), "needed": needed,
                         "nearest_real_band": list(band), "percentiles": list(FILTER_PERCENTILES)},
              "per_class": diversity_report(data.train_images, data.train_labels, synthetic, data.class_names,

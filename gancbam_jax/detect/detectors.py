@@ -155,7 +155,7 @@ def _posterior_outputs(model: nn.Module, score_of_logits: Callable[[jax.Array], 
   heatmaps = _finest_attention(sown.get("intermediates", {}))  # nothing is sown without attention
   if heatmaps is None:
     total = lambda x: score_of_logits(model.apply(variables, x, train=False)).sum()
-    heatmaps = jnp.abs(jax.grad(total)(images))[..., 0]
+    heatmaps = jnp.abs(jax.grad(total)(images)).max(axis=-1)  # the most sensitive HU window at each pixel
   return scores, heatmaps
 
 
@@ -175,7 +175,7 @@ def _real_class_posterior(n_classes: int, anomalous_index: int, logits: jax.Arra
 
 
 def _reconstruction_outputs(autoencoder: models.Autoencoder, variables, images: jax.Array):
-  residual = jnp.square(images - autoencoder.apply(variables, images, train=False))[..., 0]
+  residual = jnp.square(images - autoencoder.apply(variables, images, train=False)).mean(axis=-1)
   return jnp.mean(residual, axis=(1, 2)), residual
 
 

@@ -158,7 +158,8 @@ def evaluate(run: Run, detector: Detector, fold: tuple[int, int] | None = None, 
              **detection_metrics(test_scores, test_labels, threshold),
              "validation": detection_metrics(val_scores, val_labels, threshold),
              "selected_checkpoint": detector.selection, "heatmap": detector.heatmap,
-             **detection_times(detector, run.config.data.image_size, cfg.timing_repeats)}
+             **detection_times(detector, run.config.data.image_size, cfg.timing_repeats,
+                               channels=len(run.config.data.hu_windows))}
   if detector.autoencoder:
     results["autoencoder"] = detector.autoencoder
     results["autoencoder_val_mse_ratio"] = detector.autoencoder["val_mse_ratio"]

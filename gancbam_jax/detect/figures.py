@@ -318,10 +318,10 @@ def _check_example(i: int, example: Mapping) -> tuple[np.ndarray, np.ndarray, st
   if missing:
     raise ValueError(f"examples[{i}] lacks {missing}")
   image, heatmap = np.asarray(example["image"], float), np.asarray(example["heatmap"], float)
-  if image.ndim == 3 and image.shape[-1] == 1:
-    image = image[..., 0]
+  if image.ndim == 3:
+    image = image[..., 0]  # overlays go on the first HU window's channel
   if image.ndim != 2:
-    raise ValueError(f"examples[{i}]['image'] must be (H, W) or (H, W, 1), got shape {np.shape(example['image'])}")
+    raise ValueError(f"examples[{i}]['image'] must be (H, W) or (H, W, C), got shape {np.shape(example['image'])}")
   if heatmap.ndim != 2 or not heatmap.size:
     raise ValueError(f"examples[{i}]['heatmap'] must be a non-empty (h, w) array, got shape {heatmap.shape}")
   return image, heatmap, str(example["caption"])

@@ -58,7 +58,7 @@ def izif_residuals(fanogan: FAnoGanModels, variables: dict, images: jax.Array, f
   reconstructions = fanogan.generator.apply(variables["generator"], z, train=False)
   features = functools.partial(fanogan.discriminator.apply, variables["discriminator"], train=False,
                                method="features")
-  residual = jnp.square(images - reconstructions)[..., 0]
+  residual = jnp.square(images - reconstructions).mean(axis=-1)
   feature_residual = jnp.mean(jnp.square(features(images) - features(reconstructions)), axis=-1)
   return jnp.mean(residual, axis=(1, 2)) + feature_weight * feature_residual, residual, updates
 
@@ -81,7 +81,7 @@ def izif_step(state: TrainState, key: jax.Array, images: jax.Array, labels: jax.
 
 def fanogan_models(run: Run) -> FAnoGanModels:
   ae = run.autoencoder
-  return FAnoGanModels(models.Encoder(ae.variant, ae.image_size, ae.latent_dim, dtype=ae.dtype),
+  return FAnoGanModels(models.Encoder(ae.variant, ae.image_size, ae.latent_dim, dtype=ae.dtype, channels=ae.channels),
                        models.build_generator(ae), models.build_discriminator(ae, 1))
 
 

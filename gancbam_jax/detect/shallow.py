@@ -120,7 +120,7 @@ def _shallow_detector(method: str) -> tuple[Fit, Score]:
 
 
 def fit_feature_detector(method: str, normal_train_images: np.ndarray, n_components: int, seed: int) -> dict:
-  """Variables {'pca', 'model'} of detector `method` fitted on (N, S, S, 1) normal training slices.
+  """Variables {'pca', 'model'} of detector `method` fitted on (N, S, S, C) normal training slices.
 
   Raises:
     ValueError: an unknown method, n_components < 1 or fewer than 2 slices.

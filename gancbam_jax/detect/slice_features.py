@@ -22,10 +22,10 @@ DEVIATION_HEATMAP = "deviation from the mean normal slice within the PCA subspac
 
 
 def fit_pca(images: np.ndarray, n_components: int) -> dict[str, np.ndarray]:
-  """Principal components of normal slices: {'mean' (P,), 'components' (k, P), 'scale' (k,)}, P = S * S.
+  """Principal components of normal slices: {'mean' (P,), 'components' (k, P), 'scale' (k,)}, P = S * S * C.
 
   Args:
-    images: (N, S, S, 1) normal training slices normalised to [0, 1].
+    images: (N, S, S, C) normal training slices normalised to [0, 1].
     n_components: the number of components wanted; k = min(n_components, N - 1, P), since N
       centred slices span at most N - 1 directions.
 
@@ -59,4 +59,4 @@ def project(pca, images: jax.Array) -> jax.Array:
 def deviation_map(pca, images: jax.Array) -> jax.Array:
   """(N, S, S) |deviation of each slice from the mean normal slice, within the PCA subspace|."""
   deviation = jnp.matmul(_centred_coordinates(pca, images), pca["components"], precision=PRECISION)
-  return jnp.abs(jnp.reshape(deviation, images.shape[:3]))
+  return jnp.abs(jnp.reshape(deviation, images.shape)).max(axis=-1)  # the most deviant HU window at each pixel

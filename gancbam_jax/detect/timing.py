@@ -33,12 +33,12 @@ def time_calls(detect, images, repeats: int) -> tuple[float, np.ndarray]:
   return compile_s, np.asarray(per_call)
 
 
-def detection_times(detect, image_size: int, repeats: int, seed: int = 0) -> dict:
+def detection_times(detect, image_size: int, repeats: int, seed: int = 0, channels: int = 1) -> dict:
   """p50 and p95 ms per image, compile time and images/s of `detect(images)` at each timed batch size."""
   timing = {"device": device_name(), "timing_repeats": repeats}
   rng = np.random.default_rng(seed)
   for batch in TIMED_BATCH_SIZES:
-    images = jnp.asarray(rng.uniform(size=(batch, image_size, image_size, 1)).astype(np.float32))
+    images = jnp.asarray(rng.uniform(size=(batch, image_size, image_size, channels)).astype(np.float32))
     timing[f"compile_s_batch{batch}"], per_call = time_calls(detect, images, repeats)
     per_image_ms = per_call * 1e3 / batch
     timing[f"detection_ms_p50_batch{batch}"] = float(np.percentile(per_image_ms, 50))

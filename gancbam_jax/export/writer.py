@@ -39,7 +39,7 @@ ServingFunction = Callable[[jax.Array], tuple[jax.Array, jax.Array]]
 
 
 def serving_function(detector: Detector, image_size: int) -> ServingFunction:
-  """images (N, S, S, 1) -> (scores (N,), heatmaps (N, S, S)) float32, with the detector's weights built in.
+  """images (N, S, S, C) -> (scores (N,), heatmaps (N, S, S)) float32, with the detector's weights built in.
 
   Heatmaps coarser than the image (attention maps of the encoder) are resized bilinearly to the
   image, so every method's map overlays its slice pixel for pixel.
@@ -74,17 +74,19 @@ def _prepare_directory(out: pathlib.Path) -> None:
   out.mkdir(parents=True, exist_ok=True)
 
 
-def write_export(out: str | pathlib.Path, function: ServingFunction, variables: Any, image_size: int,
+def write_export(out: str | pathlib.Path, function: ServingFunction, variables: Any, input_shape: tuple[int, int, int],
                  description: dict) -> dict:
   """Serialises `function` for a symbolic batch on every platform, the variables, and the manifest.
 
+  `input_shape` is one image's (S, S, C): C channels, one per HU window of the preprocessing.
   `description` holds the manifest's content beyond files and versions: method, preprocess,
   normalization, threshold, labels and what documents them. Returns the manifest written.
   """
   out = pathlib.Path(out).expanduser().resolve()
   _prepare_directory(out)
   batch, = export.symbolic_shape("batch")
-  spec = jax.ShapeDtypeStruct((batch, image_size, image_size, 1), jnp.float32)
+  image_size = input_shape[0]
+  spec = jax.ShapeDtypeStruct((batch, *input_shape), jnp.float32)
   exported = export.export(jax.jit(function), platforms=PLATFORMS)(spec)
   (out / MODEL_FILE).write_bytes(exported.serialize())
   (out / VARIABLES_FILE).write_bytes(serialization.msgpack_serialize(jax.device_get(variables)))
@@ -94,8 +96,9 @@ def write_export(out: str | pathlib.Path, function: ServingFunction, variables: 
                    "python": platform.python_version()},
       "platforms": list(exported.platforms),
       **description,
-      "input": {"shape": [None, image_size, image_size, 1], "dtype": "float32", "layout": "NHWC",
-                "values": "windowed HU, Min-Max normalised with 'normalization' (about [0, 1])"},
+      "input": {"shape": [None, *input_shape], "dtype": "float32", "layout": "NHWC",
+                "values": "one channel per HU window of 'preprocess', each Min-Max normalised with 'normalization' "
+                          "(about [0, 1])"},
       "outputs": {"scores": {"shape": [None], "meaning": "higher is more anomalous; flagged at score >= threshold"},
                   "heatmaps": {"shape": [None, image_size, image_size], "meaning": description.get("heatmap", "")}},
   })
@@ -148,8 +151,9 @@ def export_run(workdir: str | pathlib.Path, out: str | pathlib.Path, step: int |
     if step is not None:
       detector = detector.at_step(workdir, step)
     results = evaluate(run, detector, fold, write=False).results
+    input_shape = (config.data.image_size, config.data.image_size, len(config.data.hu_windows))
     manifest = write_export(out, serving_function(detector, config.data.image_size), detector.variables,
-                            config.data.image_size, describe_run(run, detector, results))
+                            input_shape, describe_run(run, detector, results))
   finally:
     run.log.close()
   return manifest

@@ -6,8 +6,8 @@ the one module used both as the autoencoder's decoder and as the generator. Weig
 therefore a copy of parameter subtrees (see transfer.py).
 
 Variants: 'baseline'; 'cbam' (CBAM after B2 and after B5); 'attention_gate' (LTPA gates on the
-B2 and B4 maps, pooled into FC1's input). Input 64x64 or 128x128, one channel; from B2 on both
-sizes have the same shapes, so the flatten is 4*4*128 = 2048 at both.
+B2 and B4 maps, pooled into FC1's input). Input 64x64 or 128x128 with C channels (one per HU
+window); from B2 on both sizes have the same shapes, so the flatten is 4*4*128 = 2048 at both.
 """
 
 from typing import Literal
@@ -45,7 +45,7 @@ def check_image_size(image_size: int) -> None:
 
 
 class EncoderTrunk(nn.Module):
-  """B1..B5 (with the variant's attention), flatten, FC1 + ReLU: images (N, S, S, 1) -> (N, 512).
+  """B1..B5 (with the variant's attention), flatten, FC1 + ReLU: images (N, S, S, C) -> (N, 512).
 
   `dropout_rate` > 0 adds dropout after each block (the discriminator's BAGAN option); it needs a
   'dropout' rng when `train` is true.
@@ -55,13 +55,15 @@ class EncoderTrunk(nn.Module):
   image_size: int = 128
   dropout_rate: float = 0.0
   dtype: jnp.dtype = jnp.float32
+  channels: int = 1
 
   @nn.compact
   def __call__(self, images: jax.Array, train: bool) -> jax.Array:
     check_variant(self.variant)
     check_image_size(self.image_size)
-    if images.shape[1:] != (self.image_size, self.image_size, 1):
-      raise ValueError(f"expected images of shape (N, {self.image_size}, {self.image_size}, 1), got {images.shape}")
+    expected = (self.image_size, self.image_size, self.channels)
+    if images.shape[1:] != expected:
+      raise ValueError(f"expected images of shape (N, {', '.join(map(str, expected))}), got {images.shape}")
     x = images
     block_outputs = []
     for i, channels in enumerate(ENCODER_CHANNELS):
@@ -90,15 +92,17 @@ class Encoder(nn.Module):
   image_size: int = 128
   latent_dim: int = DEFAULT_LATENT_DIM
   dtype: jnp.dtype = jnp.float32
+  channels: int = 1
 
   @nn.compact
   def __call__(self, images: jax.Array, train: bool) -> jax.Array:
-    features = EncoderTrunk(self.variant, self.image_size, dtype=self.dtype, name="trunk")(images, train)
+    features = EncoderTrunk(self.variant, self.image_size, dtype=self.dtype, channels=self.channels,
+                            name="trunk")(images, train)
     return nn.Dense(self.latent_dim, dtype=self.dtype, name="latent")(features).astype(jnp.float32)
 
 
 class Decoder(nn.Module):
-  """FC3, FC4, D1..D5: z (N, latent_dim) -> images (N, S, S, 1), linear output in float32.
+  """FC3, FC4, D1..D5: z (N, latent_dim) -> images (N, S, S, C), linear output in float32.
 
   This module is also the BAGAN generator. D5 is an upsampling by 2 at 128x128 and a stride-1
   3x3 conv at 64x64; it has neither BatchNorm nor activation.
@@ -108,6 +112,7 @@ class Decoder(nn.Module):
   latent_dim: int = DEFAULT_LATENT_DIM
   upsample: UpsampleMethod = DEFAULT_UPSAMPLE
   dtype: jnp.dtype = jnp.float32
+  channels: int = 1
 
   @nn.compact
   def __call__(self, z: jax.Array, train: bool) -> jax.Array:
@@ -120,9 +125,9 @@ class Decoder(nn.Module):
     for i, channels in enumerate(DECODER_CHANNELS):
       x = UpBlock(channels, self.upsample, dtype=self.dtype, name=f"d{i + 1}")(x, train)
     if self.image_size == 128:
-      x = Upsample2x(1, method=self.upsample, dtype=self.dtype, name="d5")(x)
+      x = Upsample2x(self.channels, method=self.upsample, dtype=self.dtype, name="d5")(x)
     else:
-      x = nn.Conv(1, (3, 3), padding="SAME", dtype=self.dtype, name="d5")(x)
+      x = nn.Conv(self.channels, (3, 3), padding="SAME", dtype=self.dtype, name="d5")(x)
     return x.astype(jnp.float32)
 
 
@@ -137,21 +142,22 @@ class Autoencoder(nn.Module):
   latent_dim: int = DEFAULT_LATENT_DIM
   upsample: UpsampleMethod = DEFAULT_UPSAMPLE
   dtype: jnp.dtype = jnp.float32
+  channels: int = 1
 
   def setup(self) -> None:
-    self.encoder = Encoder(self.variant, self.image_size, self.latent_dim, dtype=self.dtype)
-    self.decoder = Decoder(self.image_size, self.latent_dim, self.upsample, dtype=self.dtype)
+    self.encoder = Encoder(self.variant, self.image_size, self.latent_dim, dtype=self.dtype, channels=self.channels)
+    self.decoder = Decoder(self.image_size, self.latent_dim, self.upsample, dtype=self.dtype, channels=self.channels)
 
   def encode(self, images: jax.Array, train: bool) -> jax.Array:
-    """Images (N, S, S, 1) -> latents (N, latent_dim)."""
+    """Images (N, S, S, C) -> latents (N, latent_dim)."""
     return self.encoder(images, train)
 
   def decode(self, z: jax.Array, train: bool) -> jax.Array:
-    """Latents (N, latent_dim) -> images (N, S, S, 1)."""
+    """Latents (N, latent_dim) -> images (N, S, S, C)."""
     return self.decoder(z, train)
 
   def __call__(self, images: jax.Array, train: bool) -> jax.Array:
-    """Reconstructs images (N, S, S, 1)."""
+    """Reconstructs images (N, S, S, C)."""
     return self.decode(self.encode(images, train), train)
 
 
@@ -161,8 +167,11 @@ def build_autoencoder(
     latent_dim: int = DEFAULT_LATENT_DIM,
     dtype: jnp.dtype = jnp.float32,
     upsample: UpsampleMethod = DEFAULT_UPSAMPLE,
+    channels: int = 1,
 ) -> Autoencoder:
-  """The autoencoder for a config; raises ValueError for an unknown variant or size."""
+  """The autoencoder for a config (channels: one per HU window); raises ValueError for an unknown variant or size."""
   check_variant(variant)
   check_image_size(image_size)
-  return Autoencoder(variant, image_size, latent_dim, upsample, dtype)
+  if channels < 1:
+    raise ValueError(f"channels must be at least 1 (one per HU window), got {channels}")
+  return Autoencoder(variant, image_size, latent_dim, upsample, dtype, channels=channels)

@@ -18,7 +18,7 @@ BAGAN_DROPOUT = 0.3  # BAGAN's discriminator rate; off by default, a config turn
 
 
 class ImageClassifier(nn.Module):
-  """Encoder trunk and a linear head: images (N, S, S, 1) -> float32 logits (N, num_logits).
+  """Encoder trunk and a linear head: images (N, S, S, C) -> float32 logits (N, num_logits).
 
   Variables: {'params': {'trunk', 'head'}, 'batch_stats': {'trunk'}}. `features` returns the
   trunk output (the penultimate features f_D of f-AnoGAN scoring).
@@ -29,9 +29,10 @@ class ImageClassifier(nn.Module):
   image_size: int = 128
   dropout_rate: float = 0.0
   dtype: jnp.dtype = jnp.float32
+  channels: int = 1
 
   def setup(self) -> None:
-    self.trunk = EncoderTrunk(self.variant, self.image_size, self.dropout_rate, dtype=self.dtype)
+    self.trunk = EncoderTrunk(self.variant, self.image_size, self.dropout_rate, dtype=self.dtype, channels=self.channels)
     self.head = nn.Dense(self.num_logits, dtype=self.dtype)
 
   def features(self, images: jax.Array, train: bool) -> jax.Array:
@@ -50,14 +51,17 @@ def fake_label(n_classes: int) -> int:
 
 def build_generator(autoencoder: Autoencoder) -> Decoder:
   """The generator: a decoder with the autoencoder's size, latent size, upsampling and dtype."""
-  return Decoder(autoencoder.image_size, autoencoder.latent_dim, autoencoder.upsample, dtype=autoencoder.dtype)
+  return Decoder(autoencoder.image_size, autoencoder.latent_dim, autoencoder.upsample, dtype=autoencoder.dtype,
+                 channels=autoencoder.channels)
 
 
 def build_discriminator(autoencoder: Autoencoder, n_classes: int, dropout_rate: float = 0.0) -> ImageClassifier:
   """The (n_classes + 1)-way discriminator whose trunk matches the autoencoder's encoder."""
-  return ImageClassifier(n_classes + 1, autoencoder.variant, autoencoder.image_size, dropout_rate, autoencoder.dtype)
+  return ImageClassifier(n_classes + 1, autoencoder.variant, autoencoder.image_size, dropout_rate, autoencoder.dtype,
+                         channels=autoencoder.channels)
 
 
 def build_classifier(autoencoder: Autoencoder, dropout_rate: float = 0.0) -> ImageClassifier:
   """The normal-vs-anomalous classifier whose trunk matches the autoencoder's encoder."""
-  return ImageClassifier(ANOMALY_CLASSES, autoencoder.variant, autoencoder.image_size, dropout_rate, autoencoder.dtype)
+  return ImageClassifier(ANOMALY_CLASSES, autoencoder.variant, autoencoder.image_size, dropout_rate, autoencoder.dtype,
+                         channels=autoencoder.channels)

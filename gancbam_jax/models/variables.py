@@ -16,7 +16,7 @@ def example_input(model: nn.Module, batch_size: int = 1) -> jax.Array:
   """Zeros shaped like the model's input: latents for a `Decoder`, images otherwise."""
   if isinstance(model, Decoder):
     return jnp.zeros((batch_size, model.latent_dim), jnp.float32)
-  return jnp.zeros((batch_size, model.image_size, model.image_size, 1), jnp.float32)
+  return jnp.zeros((batch_size, model.image_size, model.image_size, model.channels), jnp.float32)
 
 
 def init_variables(model: nn.Module, rng: jax.Array) -> Variables:

@@ -51,11 +51,11 @@ def balancing_counts(labels: np.ndarray, n_classes: int) -> np.ndarray:
 
 
 def generate_class_images(generator: TrainState, gaussians: ClassGaussians, key: jax.Array, counts: np.ndarray,
-                          batch_size: int, image_size: int) -> SyntheticImages:
+                          batch_size: int, image_shape: tuple[int, ...]) -> SyntheticImages:
   """`counts[c]` images of each class c from the generator (inference mode), clipped to [0, 1]."""
   labels = np.repeat(np.arange(len(counts), dtype=np.int32), counts)
   if not len(labels):
-    return SyntheticImages(images=np.zeros((0, image_size, image_size, 1), np.float32), labels=labels)
+    return SyntheticImages(images=np.zeros((0, *image_shape), np.float32), labels=labels)
   latents = np.asarray(sample_latents(key, jnp.asarray(gaussians.mean), jnp.asarray(gaussians.scale),
                                       jnp.asarray(labels)))
   generate = jax.jit(lambda z: jnp.clip(generator.apply_fn(generator.variables, z, train=False), 0.0, 1.0))

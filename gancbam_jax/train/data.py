@@ -32,7 +32,7 @@ class TrainingData:
   dataset: CtDataset
   split: Split
   normalization: MinMaxStats
-  train_images: np.ndarray  # (N, S, S, 1) float32, Min-Max normalised
+  train_images: np.ndarray  # (N, S, S, C) float32, one channel per HU window, Min-Max normalised
   train_labels: np.ndarray  # (N,) int32
   val_images: np.ndarray
   val_labels: np.ndarray
@@ -40,6 +40,11 @@ class TrainingData:
   @property
   def class_names(self) -> tuple[str, ...]:
     return self.dataset.class_names
+
+  @property
+  def image_shape(self) -> tuple[int, int, int]:
+    """One model input's (S, S, C)."""
+    return self.train_images.shape[1:]
 
   def test_images(self) -> tuple[np.ndarray, np.ndarray]:
     """The test split's normalised images and labels: for the final evaluation only."""

@@ -206,7 +206,7 @@ def _sample_grid(run: Run, generator: TrainState, gaussians: ClassGaussians, cla
   """Generated images per class from fixed latents, so grids of successive steps are comparable."""
   counts = np.full(len(class_names), SAMPLES_PER_CLASS)
   synthetic = generate_class_images(generator, gaussians, run.key("sample-grid"), counts, run.config.train.batch_size,
-                                    run.config.data.image_size)
+                                    run.data.image_shape)
   run.plot(f"{name}_samples_step{step:06d}.png",
            {c_name: synthetic.images[synthetic.labels == c] for c, c_name in enumerate(class_names)},
            f"{name.replace('_', ' ')} generator, step {step}")
@@ -257,11 +257,11 @@ def augment_training_set(run: Run, generator: TrainState, gaussians: ClassGaussi
     raise IncompleteRunError(f"{path} is missing or older than the generator; finish training first")
   counts = balancing_counts(run.data.train_labels, run.n_classes)
   synthetic = generate_class_images(generator, gaussians, run.key("augment"), counts, run.config.train.batch_size,
-                                    run.config.data.image_size)
+                                    run.data.image_shape)
   # As many synthetic slices per class as real ones, for the two-sample test and Fréchet distance.
   matched = generate_class_images(generator, gaussians, run.key("quality"),
                                   np.bincount(run.data.train_labels, minlength=run.n_classes),
-                                  run.config.train.batch_size, run.config.data.image_size)
+                                  run.config.train.batch_size, run.data.image_shape)
   summary = {"generator_step": generator_step,
              "real": run.data.class_counts(run.data.train_labels),
              "synthetic": run.data.class_counts(synthetic.labels),
@@ -311,7 +311,8 @@ def prepare_run(config: ml_collections.ConfigDict, workdir: str | pathlib.Path, 
     _check_same_split(workdir, split)
   run = Run(config=config, workdir=workdir, mesh=mesh, data=data, log=MetricsLog(workdir, enabled=chief), chief=chief,
             autoencoder=models.build_autoencoder(config.model.variant, config.data.image_size, config.model.latent_dim,
-                                                 DTYPES[config.model.dtype], config.model.upsample),
+                                                 DTYPES[config.model.dtype], config.model.upsample,
+                                                 channels=len(config.data.hu_windows)),
             train_set=TrainingSet.on_devices(mesh, data.train_images, data.train_labels, data.class_names,
                                              data.val_images),
             restore_only=restore_only)

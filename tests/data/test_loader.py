@@ -43,7 +43,7 @@ def test_labels_images_and_hu_survive_the_pipeline(tmp_path, write_ct):
   write_ct(tmp_path / "data" / "normal" / "n.dcm", "N", hu_offset=0)
   write_ct(tmp_path / "data" / "anomalous" / "a.dcm", "A", hu_offset=300)
   dataset = load_ct_dataset(tmp_path / "data", cache_dir=tmp_path / "c", progress=False,
-                            settings=PreprocessSettings(hu_window=(-1000.0, 2000.0), image_size=32))
+                            settings=PreprocessSettings(hu_windows=((-1000.0, 2000.0),), image_size=32))
   images = dataset.images()
   assert images.shape == (2, 32, 32, 1) and images.dtype == np.float32
   by_label = {int(label): image for label, image in zip(dataset.labels, images)}

@@ -1,10 +1,10 @@
-"""HU window, square padding and area-averaged resize."""
+"""HU windows (one channel each), square padding and area-averaged resize."""
 
 import numpy as np
 import pytest
 
-from gancbam_jax.data.preprocess import (PreprocessSettings, area_resize, pad_to_square, preprocess_slice,
-                                         window_ct)
+from gancbam_jax.data.preprocess import (CHEST_HU_WINDOWS, PreprocessSettings, area_resize, pad_to_square,
+                                         preprocess_slice, window_ct)
 
 
 def test_integer_factor_resize_is_the_block_mean():
@@ -43,12 +43,28 @@ def test_pad_to_square_centres_the_image():
 
 def test_preprocess_slice_is_float32_nhwc_in_the_window():
   hu = np.random.default_rng(1).uniform(-1100, 3000, size=(512, 512)).astype(np.float32)
-  out = preprocess_slice(hu, PreprocessSettings(hu_window=(-200.0, 1000.0), image_size=128))
+  out = preprocess_slice(hu, PreprocessSettings(hu_windows=((-200.0, 1000.0),), image_size=128))
   assert out.shape == (128, 128, 1) and out.dtype == np.float32
   assert out.min() >= -200.0 and out.max() <= 1000.0
 
 
-@pytest.mark.parametrize("bad", [dict(hu_window=(400.0, -1000.0)), dict(image_size=0), dict(multiframe="frames")])
+def test_each_window_is_one_channel_clipped_before_the_resize():
+  # A nodule of -500 HU in lung of -900: the lung window keeps its contrast, the mediastinal one clips both to -200.
+  hu = np.full((512, 512), -900.0, np.float32)
+  hu[:8, :8] = -500.0
+  settings = PreprocessSettings(hu_windows=CHEST_HU_WINDOWS, image_size=64)
+  out = preprocess_slice(hu, settings)
+  assert out.shape == (64, 64, 2) and settings.channels == 2
+  np.testing.assert_array_equal(out[..., 0], -200.0)
+  assert out[0, 0, 1] == -500.0 and out[1, 1, 1] == -900.0
+  # A non-square slice is padded with each window's own floor.
+  padded = preprocess_slice(np.full((256, 512), 40.0, np.float32), settings)
+  assert padded[0, 0, 0] == -200.0 and padded[0, 0, 1] == -1000.0 and padded[32, 32, 0] == 40.0
+
+
+@pytest.mark.parametrize("bad", [dict(hu_windows=((400.0, -1000.0),)), dict(hu_windows=()),
+                                 dict(hu_windows=((-200.0, 1000.0), (0.0,))), dict(image_size=0),
+                                 dict(multiframe="frames")])
 def test_settings_refuse_nonsense(bad):
   with pytest.raises(ValueError):
     PreprocessSettings(**bad)
@@ -56,7 +72,14 @@ def test_settings_refuse_nonsense(bad):
 
 def test_fingerprint_changes_with_any_setting():
   base = PreprocessSettings()
-  variants = [PreprocessSettings(hu_window=(-1000.0, 400.0)), PreprocessSettings(image_size=128),
-              PreprocessSettings(multiframe="error"), PreprocessSettings(modalities=("CT", "MR"))]
-  assert len({base.fingerprint(), *(v.fingerprint() for v in variants)}) == 5
-  assert PreprocessSettings.from_dict(base.to_dict()) == base
+  variants = [PreprocessSettings(hu_windows=((-1000.0, 400.0),)), PreprocessSettings(hu_windows=CHEST_HU_WINDOWS),
+              PreprocessSettings(image_size=128), PreprocessSettings(multiframe="error"),
+              PreprocessSettings(modalities=("CT", "MR"))]
+  assert len({base.fingerprint(), *(v.fingerprint() for v in variants)}) == 6
+  for settings in (base, *variants):
+    assert PreprocessSettings.from_dict(settings.to_dict()) == settings
+
+
+def test_settings_from_a_single_window_manifest_read_as_one_channel():
+  legacy = {"hu_window": [-200.0, 1000.0], "image_size": 64, "multiframe": "slices", "modalities": ["CT"]}
+  assert PreprocessSettings.from_dict(legacy) == PreprocessSettings(hu_windows=((-200.0, 1000.0),), image_size=64)

@@ -107,7 +107,7 @@ def test_attention_overlays_use_at_most_four_columns(n, columns, rows):
     (lambda p: figures.plot_metric_bars({"f1": 0.5}, p, intervals={}, errors={}), "intervals"),
     (lambda p: figures.plot_attention_overlays([], p), "examples"),
     (lambda p: figures.plot_attention_overlays([{"image": np.zeros((4, 4)), "caption": ""}], p), r"examples\[0\]"),
-    (lambda p: figures.plot_attention_overlays([{"image": np.zeros((2, 4, 4)), "heatmap": np.ones((2, 2)),
+    (lambda p: figures.plot_attention_overlays([{"image": np.zeros((1, 2, 4, 4)), "heatmap": np.ones((2, 2)),
                                                  "caption": ""}], p), r"examples\[0\]\['image'\]"),
 ])
 def test_malformed_input_raises_value_error_naming_the_argument(tmp_path, call, argument):

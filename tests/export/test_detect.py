@@ -44,7 +44,7 @@ def exported(tmp_path_factory):
                       "a freshly initialised classifier")
   function = serving_function(detector, IMAGE_SIZE)
   out = tmp_path_factory.mktemp("export")
-  write_export(out, function, variables, IMAGE_SIZE, {
+  write_export(out, function, variables, (IMAGE_SIZE, IMAGE_SIZE, 1), {
       "method": "classifier", "heatmap": "attention", "preprocess": SETTINGS.to_dict(),
       "normalization": NORMALIZATION.to_dict(), "threshold": 0.5,
       "labels": {"flagged": "anomalous", "not_flagged": "normal"}})

@@ -111,7 +111,8 @@ def test_the_manifest_holds_the_runs_preprocessing_threshold_and_metrics(trained
   assert manifest["preprocess"] == preprocess_settings(smoke.get_config().data).to_dict()
   assert manifest["normalization"] == data["normalization"]
   assert manifest["class_names"] == data["classes"] and manifest["labels"]["flagged"] == data["anomalous_class"]
-  assert manifest["input"]["shape"] == [None, 64, 64, 1] and manifest["input"]["dtype"] == "float32"
+  channels = len(smoke.get_config().data.hu_windows)
+  assert manifest["input"]["shape"] == [None, 64, 64, channels] and manifest["input"]["dtype"] == "float32"
   assert set(manifest["platforms"]) == {"cpu", "cuda"}
   assert manifest["versions"]["jax"] and manifest["versions"]["flax"] and manifest["package"]["version"]
   for name in (MODEL_FILE, VARIABLES_FILE):

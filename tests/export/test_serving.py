@@ -74,7 +74,7 @@ def test_every_detector_kind_exports_and_loads_back(kind, tmp_path):
   outputs, variables = KINDS[kind]()
   detector = Detector("x", jax.jit(outputs), variables, "map", {}, {}, TrainedVariables("x"), kind)
   function = serving_function(detector, IMAGE_SIZE)
-  write_export(tmp_path, function, variables, IMAGE_SIZE, {
+  write_export(tmp_path, function, variables, (IMAGE_SIZE, IMAGE_SIZE, 1), {
       "method": kind, "preprocess": {}, "normalization": {}, "threshold": 0.5,
       "labels": {"flagged": "anomalous", "not_flagged": "normal"}})
   images = np.random.default_rng(0).uniform(size=(3, IMAGE_SIZE, IMAGE_SIZE, 1)).astype(np.float32)
