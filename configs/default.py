@@ -24,7 +24,9 @@ def get_data_config() -> ml_collections.ConfigDict:
   # One input channel per (low, high) HU window: mediastinal (soft tissue to bone, the paper's) and lung (aerated
   # lung to soft tissue, where nodules show; the first window clips the whole lung to its -200 HU floor).
   data.hu_windows = ((-200.0, 1000.0), (-1000.0, 400.0))
-  data.image_size = 64
+  # The paper's 128: on the built-in set of 1,000 slices make demo's training took 5.4 minutes at 128 against 4.8
+  # at 64 on a 2-core Xeon, and a 12 mm nodule spans 3-5 pixels instead of 1.5-2.5.
+  data.image_size = 128
   data.multiframe = "slices"  # slices | error
   data.modalities = ("CT",)
   data.cache_dir = ""  # default $GANCBAM_CACHE or ~/.cache/gancbam_jax
@@ -36,7 +38,9 @@ def get_data_config() -> ml_collections.ConfigDict:
   data.label_is_proxy = False
 
   data.phantom = ml_collections.ConfigDict()
-  data.phantom.n = 240
+  # 1,000 slices leave about 150 test slices, half anomalous: a test ROC-AUC's 95 % interval of about +-0.05,
+  # narrow enough to tell methods apart (240 gave 34 test slices and +-0.15).
+  data.phantom.n = 1000
   data.phantom.seed = 0
   data.phantom.preset = "medium"  # easy | medium | hard
   # Robustness sweeps fix one property of every slice instead of drawing it from the preset's range.
@@ -122,7 +126,9 @@ def get_detect_config() -> ml_collections.ConfigDict:
   # classifier (primary: trained on real + synthetic) | discriminator (BAGAN's D posterior) |
   # reconstruction (autoencoder of normal slices) | fanogan (izi_f encoder against G, D of normal slices)
   detect.method = "classifier"
-  detect.classifier_epochs = 30  # epochs of ceil(N / batch) steps over the augmented training set
+  # Epochs of ceil(N / batch) steps over the augmented training set: 8 over the ~700 slices of the built-in set
+  # are about 350 steps.
+  detect.classifier_epochs = 8
   detect.classifier_learning_rate = 1e-4
   detect.classifier_weight_decay = 0.0  # AdamW's decoupled weight decay; 0 = Adam
   detect.classifier_selection = "val_loss"  # val_loss | val_roc_auc: the epoch kept, chosen on validation

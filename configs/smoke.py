@@ -9,6 +9,7 @@ from configs import default
 def get_config():
   config = default.get_config()
   config.data.phantom.n = 48
+  config.data.image_size = 64  # the tests' speed; the default is 128
   config.data.phantom.preset = "easy"
   config.data.split.val_fraction = 0.2
   config.data.split.test_fraction = 0.2

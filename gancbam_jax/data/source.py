@@ -85,7 +85,8 @@ def label_meaning(data: ml_collections.ConfigDict) -> tuple[str, str, bool]:
     spec = data.phantom
     fixed = "".join(f", {name} {value:g} {unit}" for name, value, unit in _fixed_properties(spec))
     return (f"built-in synthetic CT (phantom: n={spec.n}, preset {spec.preset}{fixed}, seed {spec.seed})",
-            "anomalous = the phantom generator inserted a lesion into the slice (ground truth, known by construction)",
+            "anomalous = the phantom generator put a lesion or an acquisition artefact into the slice (ground "
+            "truth, known by construction)",
             False)
   described = data.label_meaning or (
       f"anomalous = the folder {data.anomalous_class!r}" if data.layout == "folders" else
