@@ -11,12 +11,11 @@ import json
 import pathlib
 import sys
 
-import numpy as np
 from absl import app, flags, logging
 from ml_collections import config_flags
 
 from gancbam_jax import plotting
-from gancbam_jax.data import DatasetLayoutError, load_from_config
+from gancbam_jax.data import DatasetLayoutError, MinMaxStats, load_from_config
 
 _DEFAULT_CONFIG = pathlib.Path(__file__).resolve().parents[1] / "configs" / "default.py"
 _CONFIG = config_flags.DEFINE_config_file("config", str(_DEFAULT_CONFIG), "Config file; its `data` section is used.")
@@ -54,8 +53,8 @@ def main(argv):
                          else f"{pathlib.Path(dataset.root).name}_samples.png")
   labels = dataset.labels
   # Each channel shown over its own HU window.
-  low, high = np.array(data.hu_windows, np.float32).T
-  samples = {name: (dataset.images((labels == i).nonzero()[0][:_PER_CLASS.value]) - low) / (high - low)
+  to_unit = MinMaxStats.of_windows(data.hu_windows)
+  samples = {name: to_unit.apply(dataset.images((labels == i).nonzero()[0][:_PER_CLASS.value]))
              for i, name in enumerate(dataset.class_names)}
   grid_path = pathlib.Path(grid).expanduser().resolve()
   grid_path.parent.mkdir(parents=True, exist_ok=True)

@@ -45,6 +45,11 @@ class MinMaxStats:
     return len(self.x_min)
 
   @classmethod
+  def of_windows(cls, hu_windows) -> "MinMaxStats":
+    """The map of each (low, high) HU window onto [0, 1], for showing or scoring slices without a training split."""
+    return cls(x_min=[low for low, _ in hu_windows], x_max=[high for _, high in hu_windows])
+
+  @classmethod
   def fit(cls, batches: Iterable[np.ndarray] | np.ndarray) -> "MinMaxStats":
     """Fits on (N, ..., channels) images, or on an iterable of such batches (streams a large dataset)."""
     if isinstance(batches, np.ndarray):

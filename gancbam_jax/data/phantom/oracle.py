@@ -24,6 +24,7 @@ import numpy as np
 import optax
 from sklearn.metrics import roc_auc_score
 
+from gancbam_jax.data.normalize import MinMaxStats
 from gancbam_jax.data.phantom.config import ARTEFACT_TYPES, LESION_TYPES, PhantomConfig, resolve_config
 from gancbam_jax.data.phantom.dataset import generate_slices
 from gancbam_jax.data.preprocess import PreprocessSettings, preprocess_slice
@@ -53,9 +54,8 @@ def preprocessed_set(n: int, seed: int, config: PhantomConfig, settings: Preproc
                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
   """n phantom slices as model input, each window mapped to [0, 1]; their labels and anomaly types."""
   hu, records = generate_slices(n, seed, config)
-  low, high = np.array(settings.hu_windows, np.float32).T
-  images = (np.stack([preprocess_slice(slice_hu, settings) for slice_hu in hu]) - low) / (high - low)
-  return (images.astype(np.float32), np.array([r.anomaly for r in records], np.int32),
+  images = MinMaxStats.of_windows(settings.hu_windows).apply(np.stack([preprocess_slice(h, settings) for h in hu]))
+  return (images, np.array([r.anomaly for r in records], np.int32),
           np.array([r.anomaly_type for r in records]))
 
 
