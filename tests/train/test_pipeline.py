@@ -81,7 +81,9 @@ def test_augmentation_balances_the_training_classes(runs):
   assert synthetic[max(real, key=real.get)] == 0
   images = SyntheticImages.load(workdir / "augmentation" / "synthetic.npz")
   assert len(images.labels) == sum(synthetic.values())
-  assert images.images.shape[1:] == (64, 64, 1)
+  config = smoke_config()
+  size, channels = config.data.image_size, len(config.data.hu_windows)
+  assert images.images.shape[1:] == (size, size, channels)
   assert images.images.min() >= 0.0 and images.images.max() <= 1.0
   per_class = summary["augmentation"]["per_class"]
   assert set(per_class) == set(real)
