@@ -18,6 +18,7 @@ import pathlib
 
 import ml_collections
 import numpy as np
+from sklearn.metrics import roc_auc_score, roc_curve
 
 from gancbam_jax.compare.methods import METHODS, Method, distinct_values, experiment_config, parse_names
 from gancbam_jax.compare.runs import (
@@ -31,7 +32,7 @@ from gancbam_jax.compare.runs import (
 )
 from gancbam_jax.detect import figures
 from gancbam_jax.detect.experiment import QUALITY_KEYS
-from gancbam_jax.detect.metrics import numeric_in_every_fold, roc_auc, roc_curve, summarize_folds
+from gancbam_jax.detect.metrics import numeric_in_every_fold, summarize_folds
 from gancbam_jax.detect.report import PAPER_TABLE_I, markdown_table, paper_table_i, percent, percent_row
 from gancbam_jax.train.settings import ConfigError
 
@@ -138,8 +139,8 @@ def _plot(comparison: dict, workdir: pathlib.Path) -> None:
   curves = {}
   for row in rows:
     scores, labels = pooled_test_scores(workdir / row["run_directories"][0])
-    fpr, tpr, _ = roc_curve(scores, labels)
-    curves[row["label"]] = (fpr, tpr, roc_auc(scores, labels))
+    fpr, tpr, _ = roc_curve(labels, scores)
+    curves[row["label"]] = (fpr, tpr, roc_auc_score(labels, scores))
   figures.plot_roc(curves, plots / "comparison_roc.png")
 
 

@@ -22,10 +22,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from jax.sharding import NamedSharding
+from sklearn.metrics import roc_auc_score
 
 from gancbam_jax import models
 from gancbam_jax.batching import map_in_batches
-from gancbam_jax.detect.metrics import roc_auc
 from gancbam_jax.train import parallel
 from gancbam_jax.train.augment import SyntheticImages, balancing_counts
 from gancbam_jax.train.batches import draw_batch
@@ -77,7 +77,7 @@ def validation_metrics(log_p: np.ndarray, labels: np.ndarray, anomalous_index: i
   """Cross-entropy, accuracy and ROC-AUC (score: p(anomalous)) of class log-probabilities against validation labels."""
   return {"val_loss": float(-log_p[np.arange(len(labels)), labels].mean()),
           "val_accuracy": float(np.mean(np.argmax(log_p, -1) == labels)),
-          "val_roc_auc": roc_auc(log_p[:, anomalous_index], (labels == anomalous_index).astype(np.int64))}
+          "val_roc_auc": float(roc_auc_score(labels == anomalous_index, log_p[:, anomalous_index]))}
 
 
 @dataclasses.dataclass(frozen=True)

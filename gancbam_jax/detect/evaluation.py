@@ -15,18 +15,13 @@ import json
 import pathlib
 
 import numpy as np
+from sklearn import metrics as skm
 
 from gancbam_jax.data.pseudonyms import pseudonym, run_key
 from gancbam_jax.data.source import label_meaning
 from gancbam_jax.detect import figures
 from gancbam_jax.detect.detectors import Detector
-from gancbam_jax.detect.metrics import (
-    bootstrap_intervals,
-    choose_threshold,
-    detection_metrics,
-    precision_recall_curve,
-    roc_curve,
-)
+from gancbam_jax.detect.metrics import bootstrap_intervals, choose_threshold, detection_metrics
 from gancbam_jax.detect.report import write_report
 from gancbam_jax.detect.timing import detection_times
 from gancbam_jax.train.metrics_log import read_metrics
@@ -116,10 +111,10 @@ def _figures(run: Run, detector: Detector, results: dict, test: tuple) -> dict[s
       add(f"classifier {metric} per epoch ({figure})", f"classifier_{metric}.png", figures.plot_epoch_curves, records,
           metric, title=f"classifier {metric} per epoch", selected_epoch=detector.selection.get("epoch"),
           stage=detector.trained.stage)
-  fpr, tpr, _ = roc_curve(scores, labels)
+  fpr, tpr, _ = skm.roc_curve(labels, scores)
   add("ROC (Fig. 5)", "roc.png", figures.plot_roc, {detector.method: (fpr, tpr, results["roc_auc"])},
       operating_point=(1.0 - results["specificity"], results["recall"]))
-  precision, recall, _ = precision_recall_curve(scores, labels)
+  precision, recall, _ = skm.precision_recall_curve(labels, scores)
   add("precision-recall", "precision_recall.png", figures.plot_precision_recall,
       {detector.method: (recall, precision, results["pr_auc"])}, prevalence=results["prevalence"],
       operating_point=(results["recall"], results["precision"]))

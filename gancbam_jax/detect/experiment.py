@@ -14,11 +14,12 @@ import json
 import pathlib
 
 import ml_collections
+from sklearn.metrics import roc_curve
 
 from gancbam_jax.detect import figures
 from gancbam_jax.detect.detectors import build_detector
 from gancbam_jax.detect.evaluation import Evaluation, evaluate
-from gancbam_jax.detect.metrics import INTERVAL_METRICS, numeric_in_every_fold, roc_curve, summarize_folds
+from gancbam_jax.detect.metrics import INTERVAL_METRICS, numeric_in_every_fold, summarize_folds
 from gancbam_jax.detect.report import write_report
 from gancbam_jax.detect.settings import validate_detection_config
 from gancbam_jax.detect.timing import TIMED_BATCH_SIZES
@@ -83,7 +84,7 @@ def cross_validate(config: ml_collections.ConfigDict, workdir: pathlib.Path, res
     plots.mkdir(parents=True, exist_ok=True)
     curves = {}
     for k, e in enumerate(evaluations):
-      fpr, tpr, _ = roc_curve(e.test_scores, e.test_labels)
+      fpr, tpr, _ = roc_curve(e.test_labels, e.test_scores)
       curves[f"fold {k + 1}"] = (fpr, tpr, e.results["roc_auc"])
     figures.plot_roc(curves, plots / "roc.png")
     figures.plot_metric_bars(results, plots / "metrics.png", errors=results["std"],

@@ -1,9 +1,11 @@
-"""Binary anomaly-detection metrics in NumPy: thresholds chosen on validation, point metrics, curves, intervals.
+"""Evaluation of an anomaly detector beyond scikit-learn: thresholds chosen on validation, patient-grouped intervals.
 
 Label 1 is anomalous (positive), label 0 normal; a higher score means more anomalous, and a slice
-is flagged anomalous when `score >= threshold`. Every ratio whose denominator is zero is 0.0, as
-scikit-learn's `zero_division=0`, and ROC AUC and average precision match scikit-learn's exactly
-(tied scores form one point of the curves).
+is flagged anomalous when `score >= threshold`. Curves, areas and the confusion matrix are
+scikit-learn's (`sklearn.metrics`); this module adds what it lacks: inputs checked with errors
+that say what to fix, the validation-only threshold rules, point metrics at a fixed threshold,
+percentile intervals from a bootstrap over patients, and summaries over folds. Every ratio whose
+denominator is zero is 0.0, as scikit-learn's `zero_division=0`.
 
 The protocol this module serves: choose the threshold with `choose_threshold` on validation scores
 only, then report `detection_metrics` and `bootstrap_intervals` on test scores at that fixed
@@ -15,6 +17,7 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
+from sklearn import metrics as skm
 
 THRESHOLD_RULES = ("max_f1", "fixed_fpr")
 CONFUSION_CELLS = ("tn", "fp", "fn", "tp")
@@ -62,14 +65,15 @@ def _checked_threshold(threshold) -> float:
 
 
 def _at_thresholds(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-  """The distinct scores in descending order, with the true and false positives flagged at each as threshold."""
-  order = np.argsort(-scores, kind="stable")
-  descending, ordered_labels = scores[order], labels[order]
-  # Only the last slice of a run of tied scores is a point: a threshold flags all of a tie or none of it.
-  run_ends = np.r_[np.flatnonzero(np.diff(descending)), len(descending) - 1]
-  true_positives = np.cumsum(ordered_labels)[run_ends]
-  false_positives = run_ends + 1 - true_positives
-  return descending[run_ends], true_positives, false_positives
+  """The distinct scores in descending order, with the true and false positives flagged at each as threshold.
+
+  Read off scikit-learn's full ROC curve (a run of tied scores is one point: a threshold flags all
+  of a tie or none of it); the rates times the class sizes give back the integer counts.
+  """
+  fpr, tpr, thresholds = skm.roc_curve(labels, scores, drop_intermediate=False)
+  n_anomalous = int(labels.sum())
+  return (thresholds[1:], np.rint(tpr[1:] * n_anomalous).astype(np.int64),
+          np.rint(fpr[1:] * (len(labels) - n_anomalous)).astype(np.int64))
 
 
 def choose_threshold(scores, labels, rule: str = "max_f1", target_fpr: float = 0.05) -> float:
@@ -100,11 +104,8 @@ def choose_threshold(scores, labels, rule: str = "max_f1", target_fpr: float = 0
 
 
 def _confusion(flagged: np.ndarray, labels: np.ndarray) -> dict[str, int]:
-  anomalous = labels == 1
-  tp = int(np.count_nonzero(flagged & anomalous))
-  fp = int(np.count_nonzero(flagged & ~anomalous))
-  fn = int(np.count_nonzero(anomalous)) - tp
-  return {"tn": len(labels) - tp - fp - fn, "fp": fp, "fn": fn, "tp": tp}
+  cells = skm.confusion_matrix(labels, flagged.astype(np.int64), labels=[0, 1]).ravel()
+  return dict(zip(CONFUSION_CELLS, (int(count) for count in cells)))
 
 
 def confusion_counts(scores, labels, threshold) -> dict[str, int]:
@@ -138,67 +139,17 @@ def binary_metrics(scores, labels, threshold) -> dict:
   return _from_confusion(_confusion(scores >= _checked_threshold(threshold), labels))
 
 
-def _roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
-  _, true_positives, false_positives = _at_thresholds(scores, labels)
-  tpr = np.r_[0, true_positives] / true_positives[-1]
-  fpr = np.r_[0, false_positives] / false_positives[-1]
-  return float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1])) / 2.0)
-
-
-def _pr_auc(scores: np.ndarray, labels: np.ndarray) -> float:
-  _, true_positives, false_positives = _at_thresholds(scores, labels)
-  precision = true_positives / (true_positives + false_positives)
-  recall = np.r_[0, true_positives] / true_positives[-1]
-  return float(np.sum(np.diff(recall) * precision))
-
-
-def roc_curve(scores, labels) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-  """(fpr, tpr, thresholds) at every distinct score, descending, after a first point (0, 0) at threshold inf.
-
-  Equals scikit-learn's `roc_curve(labels, scores, drop_intermediate=False)`.
-  """
-  scores, labels = _checked(scores, labels)
-  _require_both_classes(labels, "an ROC curve")
-  thresholds, true_positives, false_positives = _at_thresholds(scores, labels)
-  return (np.r_[0, false_positives] / false_positives[-1], np.r_[0, true_positives] / true_positives[-1],
-          np.r_[np.inf, thresholds])
-
-
-def roc_auc(scores, labels) -> float:
-  """Area under the ROC curve by the trapezoid rule; equals scikit-learn's `roc_auc_score`."""
-  scores, labels = _checked(scores, labels)
-  _require_both_classes(labels, "ROC AUC")
-  return _roc_auc(scores, labels)
-
-
-def precision_recall_curve(scores, labels) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-  """(precision, recall, thresholds) at every distinct score, ascending, then a last point (1, 0) with no threshold.
-
-  Equals scikit-learn's `precision_recall_curve(labels, scores)`.
-  """
-  scores, labels = _checked(scores, labels)
-  _require_both_classes(labels, "a precision-recall curve")
-  thresholds, true_positives, false_positives = _at_thresholds(scores, labels)
-  precision = true_positives / (true_positives + false_positives)
-  recall = true_positives / true_positives[-1]
-  return np.r_[precision[::-1], 1.0], np.r_[recall[::-1], 0.0], thresholds[::-1]
-
-
-def pr_auc(scores, labels) -> float:
-  """Area under the precision-recall curve as a step-wise sum (no interpolation); equals `average_precision_score`."""
-  scores, labels = _checked(scores, labels)
-  _require_both_classes(labels, "PR AUC (average precision)")
-  return _pr_auc(scores, labels)
+def _areas(scores: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+  """ROC AUC and PR AUC (scikit-learn's average precision: a step-wise sum, no interpolation)."""
+  return {"roc_auc": float(skm.roc_auc_score(labels, scores)),
+          "pr_auc": float(skm.average_precision_score(labels, scores))}
 
 
 def detection_metrics(scores, labels, threshold) -> dict:
   """`binary_metrics` at `threshold` plus the threshold-free ROC AUC and PR AUC (average precision)."""
   scores, labels = _checked(scores, labels)
   _require_both_classes(labels, "detection metrics (ROC AUC and PR AUC)")
-  metrics = _from_confusion(_confusion(scores >= _checked_threshold(threshold), labels))
-  metrics["roc_auc"] = _roc_auc(scores, labels)
-  metrics["pr_auc"] = _pr_auc(scores, labels)
-  return metrics
+  return {**_from_confusion(_confusion(scores >= _checked_threshold(threshold), labels)), **_areas(scores, labels)}
 
 
 def _cluster_draws(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -248,9 +199,8 @@ def bootstrap_intervals(scores, labels, threshold, groups=None, n_resamples: int
     n_anomalous = int(resampled_labels.sum())
     if n_anomalous == 0 or n_anomalous == len(resample):
       continue
-    metrics = _from_confusion(_confusion(flagged[resample], resampled_labels))
-    metrics["roc_auc"] = _roc_auc(scores[resample], resampled_labels)
-    metrics["pr_auc"] = _pr_auc(scores[resample], resampled_labels)
+    metrics = {**_from_confusion(_confusion(flagged[resample], resampled_labels)),
+               **_areas(scores[resample], resampled_labels)}
     for name in INTERVAL_METRICS:
       values[name].append(metrics[name])
   n_valid = len(values["roc_auc"])
