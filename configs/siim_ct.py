@@ -20,10 +20,10 @@ def get_config():
   config.data.label_meaning = ("anomalous = contrast-enhanced slice (Kaggle 'Contrast' column is True): a proxy "
                                "for an abnormal acquisition, not a disease label")
   config.data.label_is_proxy = True
-  # The paper's one window: contrast enhancement shows in soft tissue and vessels, and the README's results
+  # The paper's one window: contrast enhancement shows in soft tissue and vessels, and the results in docs/results.md
   # on this data were measured with it.
   config.data.hu_windows = ((-200.0, 1000.0),)
-  config.data.image_size = 64  # as the README's results were measured; 128 is the paper's
+  config.data.image_size = 64  # as the results in docs/results.md were measured; 128 is the paper's
   # The paper's 100 slices leave about 60 training slices (30 in a 5-fold CV of siim-ct-dev's 50): an epoch is
   # 2-4 steps, so the classifier needs more epochs for the same number of steps.
   config.detect.classifier_epochs = 100

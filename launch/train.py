@@ -4,7 +4,7 @@
   python launch/train.py --config configs/default.py --workdir runs/cv5 --config.eval.folds=5
 
 Rerunning with the same --workdir resumes from the latest checkpoints. Each config's docstring
-gives its command. The workdir then holds results.json and report.md (see README, Detection).
+gives its command. The workdir then holds results.json and report.md (see docs/detection.md).
 """
 
 import pathlib

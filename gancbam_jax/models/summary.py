@@ -1,4 +1,4 @@
-"""Parameter counts per variant and resolution, as a markdown table for the README.
+"""Parameter counts per variant and resolution, as a markdown table for docs/models.md.
 
 Run `python -m gancbam_jax.models.summary [--latent-dim 100] [--n-classes 2]` to print it.
 """
