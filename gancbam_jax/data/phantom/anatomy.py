@@ -34,11 +34,17 @@ class SliceLayout:
 
 @dataclasses.dataclass(frozen=True)
 class RenderedAnatomy:
-  """A noise-free slice in HU with the masks that anomalies are placed in."""
+  """A noise-free slice in HU with the masks that anomalies are placed in.
+
+  solid_organs covers the organs a soft-tissue lesion grows in (liver, spleen, heart, paraspinal
+  muscles, those present at the level): homogeneous enough that a lesion shows against them,
+  unlike the vessels and fat of the mediastinum.
+  """
 
   hu: np.ndarray
   body: np.ndarray
   lungs: np.ndarray
+  solid_organs: np.ndarray
 
 
 def slice_layout(patient: Patient, z: float) -> SliceLayout:
@@ -345,4 +351,15 @@ def render_anatomy(patient: Patient, z: float, rng: np.random.Generator, skin_ma
   paint_sternum_and_scapulae(image, patient, layout, z)
   if skin_markers:
     paint_skin_markers(image, patient, rng)
-  return RenderedAnatomy(image, body, lungs)
+  return RenderedAnatomy(image, body, lungs, solid_organ_mask(grid, layout, cavity))
+
+
+def solid_organ_mask(grid: Grid, layout: SliceLayout, cavity: np.ndarray) -> np.ndarray:
+  """Liver, spleen and heart (inside the chest cavity) and the paraspinal muscles at this level."""
+  mask = np.zeros((IMAGE_SIZE, IMAGE_SIZE), dtype=bool)
+  for organ in (layout.liver, layout.spleen, layout.heart):
+    if organ is not None:
+      paint(mask, grid, organ, True, where=cavity)
+  for muscle in layout.paraspinal:
+    paint(mask, grid, muscle, True)
+  return mask

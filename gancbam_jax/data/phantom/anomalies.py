@@ -116,7 +116,9 @@ def draw_lesion(anatomy: RenderedAnatomy, patient: Patient, kind: str, config: P
     return ("mass" if diameter > MASS_MIN_DIAMETER_MM else "nodule"), lesion
   sign = -1.0 if kind == "hypodense_lesion" else 1.0
   contrast = sign * float(rng.uniform(*config.lesion_contrast_hu))
-  tissue = soft_tissue(anatomy)
+  # In a solid organ, where it shows as a lesion (a metastasis in the liver, an abscess in a
+  # muscle); in the mediastinum's vessels and fat a soft-tissue lesion passes for anatomy.
+  tissue = soft_tissue(anatomy) & anatomy.solid_organs
   centre = place_disc(grid, tissue, diameter / 2, rng)
   return kind, add_lesion(anatomy.hu, grid, tissue, centre, diameter, contrast, rng)
 
@@ -148,11 +150,14 @@ def draw_artefact(kind: str, anatomy: RenderedAnatomy, patient: Patient, config:
 
 
 def ring_pattern(rng: np.random.Generator, amplitude_hu: float) -> np.ndarray:
-  """Thin bright and dark circles around the rotation axis (a miscalibrated detector channel)."""
+  """Bright and dark circles around the rotation axis (miscalibrated detector channels).
+
+  Each is 2-5 pixels wide at 512, so it still spans about a pixel of the 128 x 128 input.
+  """
   radius = radius_from_centre_px()
   pattern = np.zeros_like(radius)
-  for _ in range(int(rng.integers(1, 5))):
-    ring_radius, width = rng.uniform(15, 240), rng.uniform(0.7, 2.0)
+  for _ in range(int(rng.integers(2, 6))):
+    ring_radius, width = rng.uniform(15, 240), rng.uniform(2.0, 5.0)
     strength = rng.choice((-1.0, 1.0)) * amplitude_hu * rng.uniform(0.6, 1.0)
     pattern += strength * np.exp(-((radius - ring_radius) / width) ** 2)
   return pattern
@@ -160,13 +165,17 @@ def ring_pattern(rng: np.random.Generator, amplitude_hu: float) -> np.ndarray:
 
 def streak_pattern(grid: Grid, source: tuple[float, float], amplitude_hu: float,
                    rng: np.random.Generator) -> np.ndarray:
-  """Bright and dark lines through a dense object, fading with distance (beam hardening, starvation)."""
+  """Bright and dark lines through a dense object, fading with distance (beam hardening, starvation).
+
+  Lines are 1.5-4 pixels wide at 512, so they survive the resize to the working input, and keep
+  half their strength 120 pixels from the source: metal streaks cross the body, not just the clip.
+  """
   dx, dy = grid.x - source[0], grid.y - source[1]
-  decay = 1 / (1 + np.hypot(dx, dy) / 40.0)
+  decay = 1 / (1 + np.hypot(dx, dy) / 120.0)
   pattern = np.zeros((IMAGE_SIZE, IMAGE_SIZE), dtype=np.float32)
   for angle in rng.uniform(0, math.pi, int(rng.integers(8, 16))):
     distance = dx * math.sin(angle) - dy * math.cos(angle)
-    width = rng.uniform(0.5, 2.0)
+    width = rng.uniform(1.5, 4.0)
     pattern += rng.choice((-1.0, 1.0)) * rng.uniform(0.4, 1.0) * np.exp(-(distance / width) ** 2)
   return amplitude_hu * pattern * decay
 

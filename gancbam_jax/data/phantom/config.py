@@ -8,7 +8,7 @@ from gancbam_jax.data.dicom import AIR_HU  # noqa: F401  (re-exported: the phant
 
 IMAGE_SIZE = 512
 # Bump when a seed's slices change, so datasets generated into the cache by older code are not reused.
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 # Scanners clip reconstructed values to their stored range: stored 0 at intercept -1024, and
 # 12-bit detectors saturate at 3071 HU (metal reads 3071 in the SIIM sample).
 MIN_HU = -1024.0
@@ -68,14 +68,16 @@ class PhantomConfig:
   lesion_diameter_mm: Range = (12.0, 45.0)
   nodule_contrast_hu: Range = (800.0, 950.0)
   part_solid_share: float = 0.3
-  lesion_contrast_hu: Range = (40.0, 100.0)
+  # A cyst or abscess in an enhanced liver (about 100 HU below it) at the upper end; fainter
+  # metastases (40-100 HU) are the hard preset's.
+  lesion_contrast_hu: Range = (80.0, 160.0)
   anomaly_fraction: float = 0.5
   artefact_share: float = 0.3
   lung_lesion_share: float = 0.6
   miscalibration_hu: Range = (30.0, 80.0)
-  ring_amplitude_hu: Range = (25.0, 60.0)
+  ring_amplitude_hu: Range = (40.0, 90.0)
   streak_amplitude_hu: Range = (80.0, 250.0)
-  noise_burst_factor: Range = (2.0, 3.0)
+  noise_burst_factor: Range = (3.0, 5.0)
   slices_per_patient: tuple[int, int] = (2, 6)
   contrast_fraction: float = 0.5
   pixel_spacing_mm: Range = (0.6, 0.9)
@@ -102,15 +104,15 @@ class PhantomConfig:
 PRESETS: dict[str, PhantomConfig] = {
     # Large, high-contrast lesions and strong artefacts in quiet images.
     "easy": PhantomConfig(noise_hu=(8.0, 12.0), lesion_diameter_mm=(20.0, 60.0),
-                          nodule_contrast_hu=(850.0, 950.0), part_solid_share=0.0, lesion_contrast_hu=(80.0, 150.0),
-                          miscalibration_hu=(80.0, 150.0), ring_amplitude_hu=(60.0, 120.0),
-                          streak_amplitude_hu=(200.0, 400.0), noise_burst_factor=(3.0, 4.0)),
+                          nodule_contrast_hu=(850.0, 950.0), part_solid_share=0.0, lesion_contrast_hu=(150.0, 250.0),
+                          miscalibration_hu=(80.0, 150.0), ring_amplitude_hu=(80.0, 150.0),
+                          streak_amplitude_hu=(200.0, 400.0), noise_burst_factor=(5.0, 8.0)),
     "medium": PhantomConfig(),
     # Small, faint lesions and subtle artefacts in noisy images; most nodules part-solid.
     "hard": PhantomConfig(noise_hu=(15.0, 25.0), lesion_diameter_mm=(7.0, 25.0),
-                          nodule_contrast_hu=(750.0, 950.0), part_solid_share=0.6, lesion_contrast_hu=(20.0, 50.0),
-                          miscalibration_hu=(15.0, 40.0), ring_amplitude_hu=(10.0, 30.0),
-                          streak_amplitude_hu=(40.0, 120.0), noise_burst_factor=(1.5, 2.2)),
+                          nodule_contrast_hu=(750.0, 950.0), part_solid_share=0.6, lesion_contrast_hu=(40.0, 100.0),
+                          miscalibration_hu=(15.0, 40.0), ring_amplitude_hu=(20.0, 50.0),
+                          streak_amplitude_hu=(40.0, 120.0), noise_burst_factor=(2.0, 3.0)),
 }
 
 
