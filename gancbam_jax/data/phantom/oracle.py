@@ -140,6 +140,8 @@ def oracle_roc_auc(preset: str | PhantomConfig, settings: PreprocessSettings, n_
     raise ValueError(f"the oracle needs an image size divisible by {CELL}, got {settings.image_size}")
   config = resolve_config(preset)
   train_images, train_labels, train_cells = training_set(n_train, 2 * seed + 1, config, settings)
+  # As the loss takes them, once rather than per batch.
+  train_labels, train_cells = train_labels.astype(np.float32), train_cells.astype(np.float32)
   test_images, test_labels, test_types = preprocessed_set(n_test, 2 * seed + 2, config, settings)
   model, optimizer = OracleNet(), optax.adam(LEARNING_RATE)
   params = model.init(jax.random.key(seed), train_images[:1])
@@ -157,8 +159,7 @@ def oracle_roc_auc(preset: str | PhantomConfig, settings: PreprocessSettings, n_
   rng = np.random.default_rng(seed)
   for _ in range(steps):
     batch = rng.choice(n_train, size=BATCH_SIZE, replace=False)
-    params, opt_state = step(params, opt_state, train_images[batch], train_labels[batch].astype(np.float32),
-                             train_cells[batch].astype(np.float32))
+    params, opt_state = step(params, opt_state, train_images[batch], train_labels[batch], train_cells[batch])
   score = jax.jit(lambda params, images: slice_logits(model.apply(params, images)))
   scores = np.concatenate([np.asarray(score(params, test_images[i:i + SCORE_BATCH]))
                            for i in range(0, n_test, SCORE_BATCH)])
