@@ -168,6 +168,9 @@ def get_config() -> ml_collections.ConfigDict:
   config.seed = 0
   # True on a multi-host job: jax.distributed.initialize() reads the coordinator from the environment.
   config.distributed = False
+  # JAX's persistent compilation cache in <data.cache_dir>/jax-compile: the next run with the same shapes (a
+  # resume, another fold, method or sweep value) reads its compiled functions back instead of compiling them.
+  config.compile_cache = True
   config.data = get_data_config()
   config.model = get_model_config()
   config.train = get_train_config()

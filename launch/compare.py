@@ -13,7 +13,7 @@ import sys
 from absl import app, flags
 from ml_collections import config_flags
 
-from gancbam_jax import cli
+from gancbam_jax import cli, compile_cache
 from gancbam_jax.compare import compare
 
 _DEFAULT_CONFIG = pathlib.Path(__file__).resolve().parents[1] / "configs" / "compare.py"
@@ -29,6 +29,7 @@ def main(argv):
     sys.exit(f"error: {e}")
   workdir = pathlib.Path(_WORKDIR.value).expanduser().resolve()
   print(f"compared {len(comparison['methods'])} methods: {workdir / 'comparison.md'}")
+  print(compile_cache.summary_line())
 
 
 if __name__ == "__main__":

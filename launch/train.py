@@ -13,7 +13,7 @@ import sys
 from absl import app, flags
 from ml_collections import config_flags
 
-from gancbam_jax import cli
+from gancbam_jax import cli, compile_cache
 from gancbam_jax.detect import headline, run_experiment
 
 _DEFAULT_CONFIG = pathlib.Path(__file__).resolve().parents[1] / "configs" / "default.py"
@@ -31,6 +31,7 @@ def main(argv):
   workdir = pathlib.Path(_WORKDIR.value).expanduser().resolve()
   print(headline(results))
   print(f"run directory: {workdir} (report: {workdir / 'report.md'})")
+  print(compile_cache.summary_line())
 
 
 if __name__ == "__main__":

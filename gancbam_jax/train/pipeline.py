@@ -30,6 +30,7 @@ import numpy as np
 from absl import logging
 
 from gancbam_jax import models, plotting
+from gancbam_jax.compile_cache import compile_cache_directory, use_compile_cache
 from gancbam_jax.batching import map_in_batches
 from gancbam_jax.train import parallel
 from gancbam_jax.train.augment import SyntheticImages, balancing_counts, diversity_report, generate_class_images
@@ -297,6 +298,7 @@ def prepare_run(config: ml_collections.ConfigDict, workdir: str | pathlib.Path, 
   in it is rewritten.
   """
   validate_config(config)
+  use_compile_cache(compile_cache_directory(config))
   parallel.initialize_distributed(config.distributed)
   chief = parallel.is_chief() and not restore_only
   workdir = pathlib.Path(workdir).expanduser().resolve()
