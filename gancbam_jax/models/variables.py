@@ -1,5 +1,6 @@
 """Initialising and counting the variables of the models."""
 
+import functools
 from typing import Any
 
 import flax.linen as nn
@@ -20,8 +21,12 @@ def example_input(model: nn.Module, batch_size: int = 1) -> jax.Array:
 
 
 def init_variables(model: nn.Module, rng: jax.Array) -> Variables:
-  """Fresh {'params', 'batch_stats'} for any model of this package."""
-  return dict(model.init(rng, example_input(model), train=False))
+  """Fresh {'params', 'batch_stats'} for any model of this package.
+
+  Compiled as one program: run eagerly, every initialiser and layer of the init pass is dispatched
+  and compiled one operation at a time, 4-15 s per model on a CPU against about 1 s.
+  """
+  return dict(jax.jit(functools.partial(model.init, train=False))(rng, example_input(model)))
 
 
 def count_params(variables: Variables) -> int:
