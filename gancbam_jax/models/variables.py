@@ -24,7 +24,8 @@ def init_variables(model: nn.Module, rng: jax.Array) -> Variables:
   """Fresh {'params', 'batch_stats'} for any model of this package.
 
   Compiled as one program: run eagerly, every initialiser and layer of the init pass is dispatched
-  and compiled one operation at a time, 4-15 s per model on a CPU against about 1 s.
+  and compiled one operation at a time (the CBAM autoencoder at 64x64: 16.6 s eagerly, 8.5 s as one
+  program on a 2-core CPU, the same values bit for bit).
   """
   return dict(jax.jit(functools.partial(model.init, train=False))(rng, example_input(model)))
 
