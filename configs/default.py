@@ -21,6 +21,7 @@ def get_data_config() -> ml_collections.ConfigDict:
   data.label_column = "Anomaly"
   data.anomalous_value = "True"
   data.anomalous_class = "anomalous"  # folders layout: the anomalous class's folder
+  data.patient_column = ""  # kaggle and csv layouts: the column naming each file's patient, used by every split
   # One input channel per (low, high) HU window: mediastinal (soft tissue to bone, the paper's) and lung (aerated
   # lung to soft tissue, where nodules show; the first window clips the whole lung to its -200 HU floor).
   data.hu_windows = ((-200.0, 1000.0), (-1000.0, 400.0))
@@ -31,8 +32,13 @@ def get_data_config() -> ml_collections.ConfigDict:
   data.modalities = ("CT",)
   data.cache_dir = ""  # default $GANCBAM_CACHE or ~/.cache/gancbam_jax
   data.num_workers = 0  # decoding processes; 0 = one per core
-  data.strict = False  # True: stop at the first unusable file instead of skipping it
+  data.strict = False  # True: stop at the first unusable file instead of skipping it, and refuse colour images
   data.max_pixel_mib = 1024.0  # a file declaring more pixel data is refused before it is decoded
+  # PNG, JPEG and TIFF files carry no HU: (slope, intercept) maps their stored values to the windows' scale, e.g.
+  # (1, 0) with hu_windows ((0, 255),) for 8-bit images, (1, -1024) for 16-bit CT exports; () refuses them.
+  data.image_rescale = ()
+  # Which slices of a NIfTI volume (or multi-frame file) become training slices: start:stop:step, e.g. "::4".
+  data.slice_selection = ":"
   # What "anomalous" means, for reports (the phantom states its own); a proxy label is said to be one.
   data.label_meaning = ""
   data.label_is_proxy = False

@@ -1,9 +1,10 @@
-"""Score DICOM files with an exported detector: scores.csv, optional heatmap PNGs, a summary.
+"""Score CT files with an exported detector: scores.csv, optional heatmap PNGs, a summary.
 
   python launch/detect.py --model runs/default/export --input scans/ --out scores.csv --heatmaps heatmaps/
 
---input is a DICOM file, a directory (searched recursively) or a CSV with a 'path' column. A file
-that cannot be read gets a row with its error in the 'error' column; the others are still scored.
+--input is a CT file (DICOM, PNG/JPEG/TIFF image or NIfTI volume), a directory (searched recursively)
+or a CSV with a 'path' column. A file that cannot be read, or is of another kind than the model was
+trained on, gets a row with its error in the 'error' column; the others are still scored.
 """
 
 import sys
@@ -14,7 +15,7 @@ from gancbam_jax import cli
 from gancbam_jax.export import ExportedDetector, ExportError, InputError, detect_files, list_inputs
 
 _MODEL = flags.DEFINE_string("model", None, "Export directory written by launch/export.py.", required=True)
-_INPUT = flags.DEFINE_string("input", None, "DICOM file, directory of DICOM files, or CSV of paths.", required=True)
+_INPUT = flags.DEFINE_string("input", None, "CT file (DICOM, PNG/JPEG/TIFF, NIfTI), a directory of them, or a CSV of paths.", required=True)
 _OUT = flags.DEFINE_string("out", None, "CSV to write: one row per slice.", required=True)
 _HEATMAPS = flags.DEFINE_string("heatmaps", None, "Directory for one PNG per slice: the slice and its heatmap.")
 _BATCH_SIZE = flags.DEFINE_integer("batch-size", 64, "Slices scored per call of the model.", lower_bound=1)

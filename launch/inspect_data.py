@@ -1,5 +1,8 @@
 """Print and write the load report of a CT dataset, plus a PNG grid of sample slices per class.
 
+A dataset is DICOM files, PNG/JPEG/TIFF images (with data.image_rescale) or NIfTI volumes, in the
+kaggle, csv or folders layout.
+
   python launch/inspect_data.py --root DIR [--json FILE] [--grid FILE.png]
   python launch/inspect_data.py --config configs/siim_ct.py --config.data.root=DIR
 
@@ -16,6 +19,7 @@ from ml_collections import config_flags
 
 from gancbam_jax import plotting
 from gancbam_jax.data import DatasetLayoutError, MinMaxStats, load_from_config
+from gancbam_jax.data.readers import describe_inputs
 
 _DEFAULT_CONFIG = pathlib.Path(__file__).resolve().parents[1] / "configs" / "default.py"
 _CONFIG = config_flags.DEFINE_config_file("config", str(_DEFAULT_CONFIG), "Config file; its `data` section is used.")
@@ -37,6 +41,7 @@ def main(argv):
     sys.exit(f"error: {e}")
   report = dataset.report.to_dict()
   print(json.dumps(report, indent=2))
+  print(f"files read: {describe_inputs(report['inputs'], dataset.settings)}", file=sys.stderr)
   if _JSON.value:
     json_path = pathlib.Path(_JSON.value).expanduser().resolve()
     json_path.parent.mkdir(parents=True, exist_ok=True)

@@ -34,11 +34,17 @@ def content_hash(data: bytes) -> str:
 
 @dataclasses.dataclass(frozen=True)
 class CachedSlices:
-  """The preprocessed frames of one file: pixels (frames, size, size, channels) float32 in windowed HU."""
+  """The preprocessed frames of one file: pixels (frames, size, size, channels) float32 in windowed HU.
+
+  `kind`, `values` and `colour` say what the file was, as `CtSlices` does.
+  """
 
   pixels: np.ndarray
   patient_id: str | None
   sop_instance_uid: str | None
+  kind: str
+  values: str
+  colour: bool
 
 
 class SliceCache:
@@ -58,7 +64,8 @@ class SliceCache:
     try:
       with np.load(path, allow_pickle=False) as entry:
         return CachedSlices(pixels=entry["pixels"], patient_id=str(entry["patient_id"]) or None,
-                            sop_instance_uid=str(entry["sop_instance_uid"]) or None)
+                            sop_instance_uid=str(entry["sop_instance_uid"]) or None, kind=str(entry["kind"]),
+                            values=str(entry["values"]), colour=bool(entry["colour"]))
     except (OSError, ValueError, KeyError):
       return None
 
@@ -68,7 +75,8 @@ class SliceCache:
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as tmp:
       np.savez(tmp, pixels=entry.pixels.astype(np.float32), patient_id=np.str_(entry.patient_id or ""),
-               sop_instance_uid=np.str_(entry.sop_instance_uid or ""))
+               sop_instance_uid=np.str_(entry.sop_instance_uid or ""), kind=np.str_(entry.kind),
+               values=np.str_(entry.values), colour=np.bool_(entry.colour))
     os.replace(tmp.name, path)
     return path
 

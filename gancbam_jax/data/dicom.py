@@ -9,7 +9,6 @@ or stop, as configured.
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import math
 import os
@@ -21,11 +20,8 @@ import numpy as np
 import pydicom
 from pydicom.errors import BytesLengthException, InvalidDicomError
 
-# Water is 0 HU and air -1000 HU by definition of the scale.
-AIR_HU = -1000.0
-# Scanners store the region outside the reconstruction circle as a sentinel far below air
-# (-2000, -2048 and -3024 HU in the SIIM sample); no tissue, and no air with noise, lies there.
-PADDING_BELOW_HU = -1500.0
+from gancbam_jax.data.decoded import (AIR_HU, PADDING_BELOW_HU, CtSlices, SliceReadError, check_pixel_budget,
+                                      check_plausible)
 
 _PIXEL_DATA_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 # A 512 x 512 int16 slice is 0.5 MiB; 2,048 of them in one multi-frame file is 1 GiB.
@@ -40,28 +36,8 @@ _PARSE_ERRORS = (OSError, EOFError, ValueError, KeyError, TypeError, IndexError,
 _VALUE_ERRORS = _PARSE_ERRORS + (MemoryError,)
 
 
-class DicomReadError(ValueError):
-  """A file that cannot be turned into CT slices; the message names the file and the fix."""
-
-  def __init__(self, path: str | os.PathLike, reason: str):
-    super().__init__(f"{os.fspath(path)}: {reason}")
-    self.path = os.fspath(path)
-    self.reason = reason
-
-
-@dataclasses.dataclass(frozen=True)
-class CtSlices:
-  """The decoded frames of one DICOM file, in Hounsfield units.
-
-  Attributes:
-    hu: float32 array (frames, rows, columns) in HU, padding mapped to air.
-    patient_id: DICOM PatientID, or None where the file has none.
-    sop_instance_uid: DICOM SOPInstanceUID, or None.
-  """
-
-  hu: np.ndarray
-  patient_id: str | None
-  sop_instance_uid: str | None
+class DicomReadError(SliceReadError):
+  """A DICOM file that cannot be turned into CT slices; the message names the file and the fix."""
 
 
 def read_ct_slices(
@@ -109,7 +85,7 @@ def read_ct_slices(
   if stored.ndim != 3:
     raise DicomReadError(path, f"unexpected pixel array shape {stored.shape} for {n_frames} frame(s)")
   hu = hounsfield_units(stored, header.ds, path)
-  _check_plausible(hu, path)
+  check_plausible(hu, path, error=DicomReadError)
   return CtSlices(hu=hu, patient_id=header.text("PatientID"), sop_instance_uid=header.text("SOPInstanceUID"))
 
 
@@ -135,25 +111,14 @@ def _read_dataset(path: str | os.PathLike, data: bytes | None) -> pydicom.Datase
   try:
     return pydicom.dcmread(path if data is None else io.BytesIO(data))
   except InvalidDicomError as e:
-    raise DicomReadError(path, "not a DICOM Part 10 file (no 'DICM' preamble or file meta "
-                         "information); remove it from the dataset or re-export it from the PACS") from e
+    raise DicomReadError(path, "not a DICOM Part 10 file (no 'DICM' preamble or file meta information), nor "
+                         "any other readable format (PNG, JPEG, TIFF, NIfTI); remove it from the dataset or "
+                         "re-export it from the PACS") from e
   except MemoryError as e:
     raise DicomReadError(path, "an element declares a length far beyond the file's; the file is corrupt") from e
   except _PARSE_ERRORS as e:
     raise DicomReadError(path, f"unreadable DICOM ({type(e).__name__}: {e}); the file is probably "
                          "truncated or corrupt") from e
-
-
-def _check_plausible(hu: np.ndarray, path) -> None:
-  """Refuses frames whose HU are not all finite, or all equal: no image a model could learn from."""
-  for frame, values in enumerate(hu):
-    where = f" in frame {frame + 1} of {len(hu)}" if len(hu) > 1 else ""
-    if not np.all(np.isfinite(values)):
-      raise DicomReadError(path, f"Hounsfield units are not all finite{where} (RescaleSlope or RescaleIntercept "
-                           "overflows); re-export the file")
-    if values.min() == values.max():
-      raise DicomReadError(path, f"every pixel is {values.min():g} HU{where}: a constant slice (blank, or its "
-                           "PixelPaddingValue range covers every stored value); nothing to learn from")
 
 
 class _Header:
@@ -240,12 +205,8 @@ class _Header:
     for keyword, value in (("Rows", rows), ("Columns", columns), ("BitsAllocated", bits)):
       if value < 1:
         raise self.refuse(keyword, f"is {value}; an image needs at least one")
-    declared = rows * columns * n_frames * math.ceil(bits / 8)
-    if declared > max_pixel_bytes:
-      raise DicomReadError(self.path, f"declares {declared / 2**20:.0f} MiB of pixel data (Rows {rows} x Columns "
-                           f"{columns} x {n_frames} frame(s) x {bits} bits), above the limit of "
-                           f"{max_pixel_bytes / 2**20:.0f} MiB (data.max_pixel_mib raises it); a corrupted size "
-                           "or a file that is not one CT series")
+    check_pixel_budget(self.path, (n_frames, rows, columns), math.ceil(bits / 8), max_pixel_bytes,
+                       error=DicomReadError)
 
   def stored_range(self) -> tuple[int, int]:
     bits = self.integer("BitsStored", default=self.integer("BitsAllocated", default=16), minimum=1)

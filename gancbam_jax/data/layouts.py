@@ -1,10 +1,12 @@
-"""Find the labelled DICOM files of a dataset laid out on disk.
+"""Find the labelled files (DICOM, PNG/JPEG/TIFF images, NIfTI volumes) of a dataset laid out on disk.
 
 Three layouts are understood:
 - "kaggle": `overview.csv` + `dicom_dir/`, as in the Kaggle "CT Medical Images" download (and
   the built-in synthetic dataset). The label is one column compared with an anomalous value;
   on the Kaggle data the default, `Contrast == True`, is a proxy (the set has no disease labels).
 - "csv": any CSV with a column of paths relative to the dataset root and a label column.
+  Either table may name a patient column: rows of one patient share a split, whatever their
+  files' own identifiers say (images and NIfTI volumes have none).
 - "folders": one folder per class, searched recursively for files.
 "auto" picks "kaggle" when `overview.csv` exists and "folders" otherwise.
 
@@ -37,11 +39,13 @@ class LabelledFile:
     path: absolute path of the file.
     rel_path: path relative to the dataset root, as shown in reports and outputs.
     label: index into the layout's class names.
+    patient_id: the label table's patient column for this file, or None (no column, or an empty cell).
   """
 
   path: pathlib.Path
   rel_path: str
   label: int
+  patient_id: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,6 +90,7 @@ class LayoutSpec:
     anomalous_value: the label column's value that means anomalous (case-insensitive); every
       other value means normal.
     anomalous_class: for "folders", the folder name of the anomalous class.
+    patient_column: for "kaggle" and "csv", the column naming each row's patient ("" for none).
   """
 
   layout: str = "auto"
@@ -94,6 +99,7 @@ class LayoutSpec:
   label_column: str = "Contrast"
   anomalous_value: str = "True"
   anomalous_class: str = ANOMALOUS
+  patient_column: str = ""
 
 
 def list_labelled_files(root: str | os.PathLike, spec: LayoutSpec = LayoutSpec()) -> LayoutListing:
@@ -109,26 +115,32 @@ def list_labelled_files(root: str | os.PathLike, spec: LayoutSpec = LayoutSpec()
   if layout == "auto":
     layout = "kaggle" if (root / KAGGLE_TABLE).is_file() else "folders"
   if layout == "folders":
+    if spec.patient_column:
+      raise DatasetLayoutError(f"data.patient_column={spec.patient_column!r} needs a label table, but {root} uses the "
+                               "folders layout; use data.layout='csv' with a table of path, label and patient")
     return _list_class_folders(root, spec.anomalous_class)
   if layout == "kaggle":
-    return _list_label_table(root / KAGGLE_TABLE, root, root / KAGGLE_DICOM_DIR, KAGGLE_PATH_COLUMN,
-                             spec.label_column, spec.anomalous_value)
+    return _list_label_table(root / KAGGLE_TABLE, root, root / KAGGLE_DICOM_DIR, KAGGLE_PATH_COLUMN, spec)
   if not spec.table:
     raise DatasetLayoutError("data.layout='csv' needs data.table, the label table's path")
   table_path = pathlib.Path(spec.table).expanduser()
   table_path = table_path if table_path.is_absolute() else root / table_path
-  return _list_label_table(table_path, root, root, spec.path_column, spec.label_column, spec.anomalous_value)
+  return _list_label_table(table_path, root, root, spec.path_column, spec)
 
 
 def _list_label_table(table: pathlib.Path, root: pathlib.Path, files_dir: pathlib.Path, path_column: str,
-                      label_column: str, anomalous_value: str) -> LayoutListing:
-  """Reads a CSV of file names and labels; files resolve against `files_dir`."""
+                      spec: LayoutSpec) -> LayoutListing:
+  """Reads a CSV of file names, labels and optionally patients; files resolve against `files_dir`."""
+  label_column, anomalous_value, patient_column = spec.label_column, spec.anomalous_value, spec.patient_column
   if not table.is_file():
     raise DatasetLayoutError(f"label table {table} not found")
   with open(table, newline="", encoding="utf-8-sig") as f:
     reader = csv.DictReader(f)
     columns = reader.fieldnames or []
-    for column, setting in ((path_column, "path column"), (label_column, "data.label_column")):
+    wanted_columns = [(path_column, "path column"), (label_column, "data.label_column")]
+    if patient_column:
+      wanted_columns.append((patient_column, "data.patient_column"))
+    for column, setting in wanted_columns:
       if column not in columns:
         raise DatasetLayoutError(f"{table}: no column {column!r} ({setting}); its columns are {columns}")
     rows = list(reader)
@@ -148,7 +160,8 @@ def _list_label_table(table: pathlib.Path, root: pathlib.Path, files_dir: pathli
       unusable.append((rel_path, f"listed in {where} but the file does not exist"))
       continue
     label = int(row[label_column].strip().lower() == wanted)
-    files.append(LabelledFile(path=path, rel_path=rel_path, label=label))
+    patient = (row[patient_column] or "").strip() if patient_column else ""
+    files.append(LabelledFile(path=path, rel_path=rel_path, label=label, patient_id=patient or None))
   listed = {f.path for f in files}
   if files_dir != root and files_dir.is_dir():
     # Files on disk but absent from the table have no label: report them, never drop them silently.

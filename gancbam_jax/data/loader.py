@@ -1,7 +1,7 @@
 """Load a CT dataset: list files, decode them in parallel into the cache, report what happened.
 
-`load_ct_dataset` returns a `CtDataset`: one record per slice (multi-frame files give several)
-with its label and patient, backed by the on-disk cache, so arrays are read when asked for and a
+`load_ct_dataset` returns a `CtDataset`: one record per slice (multi-frame DICOM, multi-page TIFF
+and NIfTI volumes give several) with its label and patient, backed by the on-disk cache, so arrays are read when asked for and a
 dataset larger than memory can be streamed in batches. Files that cannot be used are skipped with
 their reason in the load report (or stop the load in strict mode): nothing is dropped silently,
 and a long run never dies on one bad file.
@@ -9,6 +9,7 @@ and a long run never dies on one bad file.
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures
 import dataclasses
 import itertools
@@ -24,8 +25,9 @@ import tqdm
 
 from gancbam_jax.data import layouts
 from gancbam_jax.data.cache import CachedSlices, DigestIndex, SliceCache, content_hash, resolve_cache_dir
-from gancbam_jax.data.dicom import DicomReadError, read_ct_slices
+from gancbam_jax.data.decoded import SliceReadError
 from gancbam_jax.data.preprocess import PreprocessSettings, preprocess_frames
+from gancbam_jax.data.readers import input_name, read_slices
 
 # Starting spawned workers costs about a second (interpreter, NumPy, pydicom), so the loader
 # times a few files first and starts workers only when the serial work left is well above that.
@@ -40,9 +42,10 @@ class SliceRecord:
 
   Attributes:
     rel_path: the file's path relative to the dataset root.
-    frame: frame index within the file (0 for single-frame files).
+    frame: frame index within the file (0 for single-frame files; the axial slice of a volume).
     label: class index.
-    patient_id: DICOM PatientID, or `file:<rel_path>` for a file without one.
+    patient_id: the label table's patient column where it has one, else the DICOM PatientID, else
+      `file:<rel_path>` (a NIfTI volume is its own patient).
     sop_instance_uid: DICOM SOPInstanceUID, or None.
     cache_file: absolute path of the cached arrays of the file.
   """
@@ -61,7 +64,10 @@ class LoadReport:
 
   `unexpected_errors` counts the skipped files that the reader did not refuse with a reason of
   its own but that failed anyway (a last resort, so that one file never ends a long run): each is
-  a gap in the reader, and stands out in the report.
+  a gap in the reader, and stands out in the report. `inputs` counts the files read per kind,
+  e.g. {"DICOM (HU)": 100}, and `value_scales` what their values were ("HU", "8-bit", ...): a
+  model trained on one scale cannot score another. `unselected_slices` counts the slices of
+  multi-slice files that `data.slice_selection` left out.
   """
 
   loaded: int
@@ -72,6 +78,9 @@ class LoadReport:
   decoded_files: int
   cached_files: int
   unexpected_errors: int = 0
+  inputs: dict[str, int] = dataclasses.field(default_factory=dict)
+  value_scales: list[str] = dataclasses.field(default_factory=list)
+  unselected_slices: int = 0
 
   def to_dict(self) -> dict:
     return dataclasses.asdict(self)
@@ -136,11 +145,14 @@ class _PreparedFile:
   patient_id: str | None
   sop_instance_uid: str | None
   was_cached: bool
+  input: str  # readers.input_name of the file
+  values: str  # CtSlices.values
 
 
 def _prepared(cache: SliceCache, digest: str, entry: CachedSlices, was_cached: bool) -> _PreparedFile:
   return _PreparedFile(cache_file=str(cache.path_for(digest)), digest=digest, n_frames=len(entry.pixels),
-                       patient_id=entry.patient_id, sop_instance_uid=entry.sop_instance_uid, was_cached=was_cached)
+                       patient_id=entry.patient_id, sop_instance_uid=entry.sop_instance_uid, was_cached=was_cached,
+                       input=input_name(entry.kind, entry.values, entry.colour), values=entry.values)
 
 
 def _prepare_file(path: str, cache_dir: str, settings: PreprocessSettings) -> _PreparedFile | str:
@@ -155,12 +167,13 @@ def _prepare_file(path: str, cache_dir: str, settings: PreprocessSettings) -> _P
     entry = cache.load(digest)
     if entry is not None:
       return _prepared(cache, digest, entry, was_cached=True)
-    decoded = read_ct_slices(path, data=data, **settings.reader_options())
+    decoded = read_slices(path, settings, data=data)
     pixels = preprocess_frames(decoded.hu, settings)
-    entry = CachedSlices(pixels=pixels, patient_id=decoded.patient_id, sop_instance_uid=decoded.sop_instance_uid)
+    entry = CachedSlices(pixels=pixels, patient_id=decoded.patient_id, sop_instance_uid=decoded.sop_instance_uid,
+                         kind=decoded.kind, values=decoded.values, colour=decoded.colour)
     cache.store(digest, entry)
     return _prepared(cache, digest, entry, was_cached=False)
-  except DicomReadError as e:
+  except SliceReadError as e:
     return e.reason
   except Exception as e:  # One strange file must not end a run over thousands; its reason is kept.
     return (f"{UNEXPECTED_ERROR} while loading ({type(e).__name__}: {e}); the reader should have refused this "
@@ -221,6 +234,7 @@ def load_ct_dataset(
     strict: bool = False,
     require_every_class: bool = True,
     progress: bool = True,
+    slice_selection: slice = slice(None),
 ) -> CtDataset:
   """Lists, decodes (in parallel, through the cache) and labels every slice of a dataset.
 
@@ -233,6 +247,8 @@ def load_ct_dataset(
     strict: raise on the first unusable file instead of skipping it with a reason.
     require_every_class: raise when a class ends up with no slices.
     progress: show a progress bar when stderr is a terminal.
+    slice_selection: which frames of a multi-slice file become records (all by default); a file
+      with one slice always gives it.
 
   Raises:
     DatasetLayoutError: the layout is unusable, a class is empty, or (strict) a file is unusable.
@@ -244,22 +260,28 @@ def load_ct_dataset(
 
   skipped = [{"path": rel, "reason": reason} for rel, reason in listing.unusable]
   records: list[SliceRecord] = []
-  decoded = cached = without_patient = 0
+  decoded = cached = without_patient = unselected = 0
+  inputs: collections.Counter[str] = collections.Counter()
+  value_scales: set[str] = set()
   for item, result in zip(listing.files, results):
     if isinstance(result, str):
       skipped.append({"path": item.rel_path, "reason": result})
       continue
     cached += result.was_cached
     decoded += not result.was_cached
-    patient_id = result.patient_id
+    inputs[result.input] += 1
+    value_scales.add(result.values)
+    patient_id = item.patient_id or result.patient_id
     if patient_id is None:
       # Without a PatientID the file is its own group, so grouping cannot leak it, but slices of one
       # real patient could then straddle splits: the report counts such files so users can see it.
       without_patient += 1
       patient_id = f"file:{item.rel_path}"
+    frames = range(result.n_frames)[slice_selection] if result.n_frames > 1 else range(1)
+    unselected += result.n_frames - len(frames)
     records.extend(SliceRecord(rel_path=item.rel_path, frame=frame, label=item.label, patient_id=patient_id,
                                sop_instance_uid=result.sop_instance_uid, cache_file=result.cache_file)
-                   for frame in range(result.n_frames))
+                   for frame in frames)
 
   if strict and skipped:
     first = skipped[0]
@@ -269,11 +291,15 @@ def load_ct_dataset(
   report = LoadReport(loaded=len(records), skipped=skipped, classes=counts,
                       patients=len({r.patient_id for r in records}), files_without_patient_id=without_patient,
                       decoded_files=decoded, cached_files=cached,
-                      unexpected_errors=sum(entry["reason"].startswith(UNEXPECTED_ERROR) for entry in skipped))
+                      unexpected_errors=sum(entry["reason"].startswith(UNEXPECTED_ERROR) for entry in skipped),
+                      inputs=dict(sorted(inputs.items())), value_scales=sorted(value_scales),
+                      unselected_slices=unselected)
   empty = [name for name, count in counts.items() if count == 0]
   if require_every_class and empty:
+    common = collections.Counter(entry["reason"] for entry in skipped).most_common(1)
+    because = f"; the most common reason, for {common[0][1]} of them: {common[0][0]}" if common else ""
     raise layouts.DatasetLayoutError(f"{root}: class(es) {empty} have no usable slices ({len(skipped)} file(s) "
-                                     "skipped; see the load report from launch/inspect_data.py); check the label "
-                                     "column and anomalous value")
+                                     f"skipped{because}; see the load report from launch/inspect_data.py); check "
+                                     "the label column and anomalous value")
   return CtDataset(records=tuple(records), class_names=listing.class_names, anomalous_class=listing.anomalous_class,
                    settings=settings, root=str(pathlib.Path(root).expanduser().resolve()), report=report)

@@ -10,6 +10,7 @@ import dataclasses
 import functools
 import hashlib
 import json
+import math
 
 import numpy as np
 
@@ -21,12 +22,12 @@ LUNG_HU_WINDOW = (-1000.0, 400.0)
 # Radiologists read chest CT at both windows; each becomes one input channel.
 CHEST_HU_WINDOWS = (DEFAULT_HU_WINDOW, LUNG_HU_WINDOW)
 # Bump when the preprocessing code changes what it produces, so on-disk caches are not reused.
-PREPROCESS_VERSION = 2
+PREPROCESS_VERSION = 3
 
 
 @dataclasses.dataclass(frozen=True)
 class PreprocessSettings:
-  """Everything that decides the array a DICOM file becomes.
+  """Everything that decides the array a file (DICOM, image or NIfTI) becomes.
 
   Attributes:
     hu_windows: one (low, high) HU window per output channel; values outside a window are
@@ -35,6 +36,9 @@ class PreprocessSettings:
     multiframe: "slices" (each frame is a slice) or "error".
     modalities: accepted DICOM Modality values.
     max_pixel_mib: the most pixel data a file may declare (refused before decoding when larger).
+    image_rescale: (slope, intercept) mapping a PNG, JPEG or TIFF file's stored values to the
+      windows' scale; None refuses such files, which carry no Hounsfield units.
+    colour_to_gray: convert colour images to gray by luma; False refuses them.
   """
 
   hu_windows: tuple[tuple[float, float], ...] = (DEFAULT_HU_WINDOW,)
@@ -42,6 +46,8 @@ class PreprocessSettings:
   multiframe: str = "slices"
   modalities: tuple[str, ...] = ("CT",)
   max_pixel_mib: float = 1024.0
+  image_rescale: tuple[float, float] | None = None
+  colour_to_gray: bool = True
 
   def __post_init__(self):
     if not self.hu_windows or any(len(window) != 2 or not window[0] < window[1] for window in self.hu_windows):
@@ -53,6 +59,10 @@ class PreprocessSettings:
       raise ValueError(f"multiframe must be 'slices' or 'error', got {self.multiframe!r}")
     if not self.max_pixel_mib > 0:
       raise ValueError(f"max_pixel_mib must be positive, got {self.max_pixel_mib}")
+    if self.image_rescale is not None and not (len(self.image_rescale) == 2 and self.image_rescale[0] != 0
+                                               and all(math.isfinite(v) for v in self.image_rescale)):
+      raise ValueError(f"image_rescale must be (slope, intercept) with a non-zero slope, e.g. (1, -1024); got "
+                       f"{self.image_rescale}")
 
   @property
   def channels(self) -> int:
@@ -63,22 +73,22 @@ class PreprocessSettings:
     return {"hu_windows": [[float(v) for v in window] for window in self.hu_windows],
             "image_size": int(self.image_size),
             "multiframe": self.multiframe, "modalities": list(self.modalities),
-            "max_pixel_mib": float(self.max_pixel_mib)}
+            "max_pixel_mib": float(self.max_pixel_mib),
+            "image_rescale": None if self.image_rescale is None else [float(v) for v in self.image_rescale],
+            "colour_to_gray": bool(self.colour_to_gray)}
 
   @classmethod
   def from_dict(cls, d: dict) -> "PreprocessSettings":
     # Manifests written before max_pixel_mib existed keep the default limit, those from before
-    # hu_windows their one window.
+    # hu_windows their one window, those from before image files were read the defaults (DICOM only).
     windows = d["hu_windows"] if "hu_windows" in d else [d["hu_window"]]
+    rescale = d.get("image_rescale")
     return cls(hu_windows=tuple(tuple(float(v) for v in window) for window in windows),
                image_size=int(d["image_size"]),
                multiframe=str(d["multiframe"]), modalities=tuple(d["modalities"]),
-               max_pixel_mib=float(d.get("max_pixel_mib", cls.max_pixel_mib)))
-
-  def reader_options(self) -> dict:
-    """The keyword arguments of `read_ct_slices` these settings decide."""
-    return {"multiframe": self.multiframe, "modalities": self.modalities,
-            "max_pixel_bytes": int(self.max_pixel_mib * 2**20)}
+               max_pixel_mib=float(d.get("max_pixel_mib", cls.max_pixel_mib)),
+               image_rescale=None if rescale is None else tuple(float(v) for v in rescale),
+               colour_to_gray=bool(d.get("colour_to_gray", cls.colour_to_gray)))
 
   def fingerprint(self) -> str:
     """A short stable hash of the settings and code version, used as a cache namespace.
@@ -144,5 +154,5 @@ def preprocess_slice(hu: np.ndarray, settings: PreprocessSettings) -> np.ndarray
 
 
 def preprocess_frames(hu_frames: np.ndarray, settings: PreprocessSettings) -> np.ndarray:
-  """The HU frames (F, rows, cols) of one DICOM file -> model input (F, size, size, channels), windowed HU."""
+  """The HU frames (F, rows, cols) of one file -> model input (F, size, size, channels), windowed HU."""
   return np.stack([preprocess_slice(frame, settings) for frame in hu_frames])

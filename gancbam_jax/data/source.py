@@ -16,11 +16,32 @@ SOURCES = ("phantom", "directory")
 
 
 def preprocess_settings(data: ml_collections.ConfigDict) -> PreprocessSettings:
-  """The preprocessing part of a data config."""
+  """The preprocessing part of a data config; strict mode refuses colour images instead of converting them."""
   windows = tuple(tuple(float(v) for v in window) for window in data.hu_windows)
+  rescale = tuple(float(v) for v in data.image_rescale) if data.image_rescale else None
   return PreprocessSettings(hu_windows=windows, image_size=int(data.image_size),
                             multiframe=data.multiframe, modalities=tuple(data.modalities),
-                            max_pixel_mib=float(data.max_pixel_mib))
+                            max_pixel_mib=float(data.max_pixel_mib), image_rescale=rescale,
+                            colour_to_gray=not data.strict)
+
+
+def parse_slice_selection(text: str) -> slice:
+  """`data.slice_selection` as a slice: Python's start:stop:step, e.g. ":" (all), "::4", "40:120".
+
+  Raises:
+    ValueError: not of that form, or a step that is not positive.
+  """
+  parts = text.strip().split(":")
+  try:
+    if len(parts) not in (2, 3):
+      raise ValueError
+    start, stop, step = (int(part) if part.strip() else None for part in (parts + [""])[:3])
+  except ValueError:
+    raise ValueError(f"{text!r} is not start:stop[:step]; use ':' for every slice of a volume, '::4' for every 4th, "
+                     "'40:120' for a range") from None
+  if step is not None and step < 1:
+    raise ValueError(f"{text!r} has step {step}; the step must be positive")
+  return slice(start, stop, step)
 
 
 def dataset_root(data: ml_collections.ConfigDict) -> pathlib.Path:
@@ -100,7 +121,11 @@ def load_from_config(data: ml_collections.ConfigDict, *, require_every_class: bo
   """Lists, decodes and labels the dataset described by a config's `data` section."""
   layout = layouts.LayoutSpec(layout=data.layout, table=data.table, path_column=data.path_column,
                               label_column=data.label_column, anomalous_value=str(data.anomalous_value),
-                              anomalous_class=data.anomalous_class)
+                              anomalous_class=data.anomalous_class, patient_column=data.patient_column)
+  try:
+    selection = parse_slice_selection(data.slice_selection)
+  except ValueError as e:
+    raise layouts.DatasetLayoutError(f"data.slice_selection: {e}") from None
   return load_ct_dataset(dataset_root(data), layout=layout, settings=preprocess_settings(data),
                          cache_dir=data.cache_dir, num_workers=data.num_workers, strict=data.strict,
-                         require_every_class=require_every_class, progress=progress)
+                         require_every_class=require_every_class, progress=progress, slice_selection=selection)

@@ -18,6 +18,7 @@ import numpy as np
 from sklearn import metrics as skm
 
 from gancbam_jax.data.pseudonyms import pseudonym, run_key
+from gancbam_jax.data.readers import describe_inputs
 from gancbam_jax.data.source import label_meaning
 from gancbam_jax.detect import figures
 from gancbam_jax.detect.detectors import Detector
@@ -50,8 +51,9 @@ def threshold_rule(eval_config) -> str:
 def describe_data(run: Run) -> dict:
   """Dataset, label meaning and split sizes: the results' account of what was evaluated."""
   dataset, meaning, proxy = label_meaning(run.config.data)
+  loaded = run.data.dataset
   return {"dataset": dataset, "label_meaning": meaning, "label_is_proxy": proxy,
-          "splits": run.data.summary()["splits"]}
+          "inputs": describe_inputs(loaded.report.inputs, loaded.settings), "splits": run.data.summary()["splits"]}
 
 
 def generated_image_checks(augmentation: dict) -> dict:

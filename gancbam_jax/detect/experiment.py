@@ -27,8 +27,8 @@ from gancbam_jax.train import parallel
 from gancbam_jax.train.pipeline import check_resumable, prepare_run
 
 # Equal in every fold; each fold's threshold and selected checkpoint are in its own entry of "folds".
-SHARED_KEYS = ("method", "method_description", "dataset", "label_meaning", "label_is_proxy", "device", "heatmap",
-               "threshold_rule")
+SHARED_KEYS = ("method", "method_description", "dataset", "label_meaning", "label_is_proxy", "inputs", "device",
+               "heatmap", "threshold_rule")
 TIMING_KEYS = tuple(f"{kind}_batch{b}" for b in TIMED_BATCH_SIZES
                     for kind in ("detection_ms_p50", "detection_ms_p95", "images_per_s"))
 # Checks of the training stages, where the method has them: the autoencoder's validation MSE over the

@@ -82,7 +82,10 @@ def _title(results: Mapping) -> list[str]:
 
 
 def _data(results: Mapping) -> list[str]:
-  lines = ["## Data", "", f"- Dataset: {results['dataset']}", f"- Label meaning: {results['label_meaning']}", ""]
+  lines = ["## Data", "", f"- Dataset: {results['dataset']}", f"- Label meaning: {results['label_meaning']}"]
+  if results.get("inputs"):
+    lines.append(f"- Files read: {results['inputs']}")
+  lines.append("")
   if results.get("label_is_proxy"):
     lines += ["**These labels are a proxy, not a diagnosis: the results below say nothing about detecting "
               "disease.**", ""]

@@ -1,4 +1,4 @@
-"""Deployment: a self-contained exported detector (jax.export + manifest) and DICOM inference with it.
+"""Deployment: a self-contained exported detector (jax.export + manifest) and inference with it on CT files.
 
   from gancbam_jax.export.writer import export_run   # needs the training code; launch/export.py
   export_run("runs/default", "export/")

@@ -1,11 +1,12 @@
-"""Score DICOM files with an exported detector: one CSV row per slice, optional heatmap PNGs, a summary.
+"""Score CT files with an exported detector: one CSV row per slice, optional heatmap PNGs, a summary.
 
   model = ExportedDetector.load("export/")
   summary = detect_files(model, list_inputs("new_scans/"), "scores.csv", heatmaps_dir="heatmaps/")
 
 Each file goes through the preprocessing training used (decode, HU, window, resize, the
-manifest's Min-Max statistics). A file that cannot be read gets a row with its error and the
-run goes on. Rows carry the file's relative path, frame, SOPInstanceUID, score and label, never
+manifest's Min-Max statistics). A file that cannot be read, or holds values on another scale
+than the model was trained on (a PNG for a model of DICOM files, say), gets a row with its error
+and the run goes on. Rows carry the file's relative path, frame, SOPInstanceUID, score and label, never
 the patient's name, ID or birth date.
 """
 
@@ -21,9 +22,10 @@ from typing import Sequence
 import numpy as np
 import tqdm
 
-from gancbam_jax.data.dicom import DicomReadError, read_ct_slices
+from gancbam_jax.data.decoded import SliceReadError
 from gancbam_jax.data.normalize import MinMaxStats
-from gancbam_jax.data.preprocess import PreprocessSettings, preprocess_frames
+from gancbam_jax.data.preprocess import preprocess_frames
+from gancbam_jax.data.readers import read_slices
 from gancbam_jax.export.inputs import InputFile
 from gancbam_jax.export.overlay import save_overlay
 from gancbam_jax.export.runtime import ExportedDetector
@@ -64,14 +66,27 @@ class DetectionSummary:
             f"slices in {self.flagged_files} files; failed: {self.failed_files} files (see the error column)")
 
 
-def _read_rows(file: InputFile, settings: PreprocessSettings, normalization: MinMaxStats) -> list[_Row]:
+def value_scale_refusal(kind: str, values: str, trained: tuple[str, ...]) -> str | None:
+  """Why a file on value scale `values` cannot be scored by a model trained on `trained`, or None when it can."""
+  if values in trained:
+    return None
+  return (f"a {kind} file of {values} values, but the model was trained on files of {' and '.join(trained)} values "
+          "(the manifest's trained_on): its scores would mean nothing; score files of the kind it was trained on, "
+          f"or train a model on {kind} files")
+
+
+def _read_rows(file: InputFile, model: ExportedDetector, normalization: MinMaxStats) -> list[_Row]:
   """The file's slices, preprocessed as in training, or one error row saying why it cannot be scored."""
   if not file.path.is_file():
     return [_Row(file, error="file not found")]
+  settings = model.preprocess
   try:
-    decoded = read_ct_slices(file.path, **settings.reader_options())
+    decoded = read_slices(file.path, settings)
+    refusal = value_scale_refusal(decoded.kind, decoded.values, model.value_scales)
+    if refusal:
+      return [_Row(file, error=refusal)]
     images = normalization.apply(preprocess_frames(decoded.hu, settings))
-  except DicomReadError as e:
+  except SliceReadError as e:
     return [_Row(file, error=e.reason)]
   except Exception as e:  # One strange file must not end a run over thousands; its row says what happened.
     return [_Row(file, error=f"unexpected error while reading ({type(e).__name__}: {e})")]
@@ -137,9 +152,9 @@ def detect_files(model: ExportedDetector, inputs: Sequence[InputFile], out_csv: 
     writer = csv.writer(f)
     writer.writerow(COLUMNS)
     rows = _RowWriter(model, writer, batch_size, heatmaps_dir)
-    settings, normalization = model.preprocess, model.normalization
+    normalization = model.normalization
     for file in tqdm.tqdm(inputs, desc="detect", unit="file", disable=not (progress and sys.stderr.isatty())):
-      read = _read_rows(file, settings, normalization)
+      read = _read_rows(file, model, normalization)
       failed += read[0].image is None
       rows.add(read)
     rows.flush()

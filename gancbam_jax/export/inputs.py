@@ -1,7 +1,8 @@
-"""The files launch/detect.py scores: one DICOM file, a directory (recursively), or a CSV listing paths.
+"""The files launch/detect.py scores: one CT file, a directory (recursively), or a CSV listing paths.
 
-Every regular file found is listed, whatever its name: real DICOM files often have no extension,
-and a file that is not DICOM gets an error row in the output rather than vanishing.
+A CT file is DICOM, a PNG/JPEG/TIFF image or a NIfTI volume, told apart by content. Every regular
+file found is listed, whatever its name: real DICOM files often have no extension, and a file that
+is none of these gets an error row in the output rather than vanishing.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ def _list_csv(table: pathlib.Path) -> list[InputFile]:
     reader = csv.DictReader(f)
     columns = reader.fieldnames or []
     if CSV_PATH_COLUMN not in columns:
-      raise InputError(f"{table} has no {CSV_PATH_COLUMN!r} column (columns: {columns}); list one DICOM path per "
+      raise InputError(f"{table} has no {CSV_PATH_COLUMN!r} column (columns: {columns}); list one CT file's path per "
                        f"row under a header {CSV_PATH_COLUMN!r}")
     for row in reader:
       listed = (row[CSV_PATH_COLUMN] or "").strip()
@@ -59,11 +60,11 @@ def list_inputs(input_path: str | pathlib.Path) -> list[InputFile]:
   if root.is_dir():
     files = [InputFile(path=p, name=p.relative_to(root).as_posix()) for p in sorted(root.rglob("*")) if p.is_file()]
     if not files:
-      raise InputError(f"{root} holds no files; point --input at the directory of the DICOM files")
+      raise InputError(f"{root} holds no files; point --input at the directory of the CT files")
     return files
   if root.is_file():
     if root.suffix.lower() == ".csv":
       return _list_csv(root)
     return [InputFile(path=root, name=root.name)]
-  raise InputError(f"{root} does not exist; --input takes a DICOM file, a directory of them or a CSV with a "
+  raise InputError(f"{root} does not exist; --input takes a CT file (DICOM, PNG/JPEG/TIFF, NIfTI), a directory of them or a CSV with a "
                    f"{CSV_PATH_COLUMN!r} column")

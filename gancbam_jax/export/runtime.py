@@ -17,6 +17,7 @@ import numpy as np
 from jax import export
 
 from gancbam_jax.batching import map_in_batches
+from gancbam_jax.data.decoded import HOUNSFIELD
 from gancbam_jax.data.normalize import MinMaxStats
 from gancbam_jax.data.preprocess import PreprocessSettings
 from gancbam_jax.export.manifest import MODEL_FILE, read_manifest
@@ -52,8 +53,13 @@ class ExportedDetector:
 
   @property
   def preprocess(self) -> PreprocessSettings:
-    """How a DICOM slice becomes an input, exactly as in training."""
+    """How a file's slice becomes an input, exactly as in training."""
     return PreprocessSettings.from_dict(self.manifest["preprocess"])
+
+  @property
+  def value_scales(self) -> tuple[str, ...]:
+    """The value scales of the files the model was trained on ("HU", "8-bit", ...); HU for exports older than that."""
+    return tuple(self.manifest.get("trained_on", {}).get("value_scales", [HOUNSFIELD]))
 
   @property
   def normalization(self) -> MinMaxStats:

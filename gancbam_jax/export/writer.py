@@ -112,6 +112,7 @@ def describe_run(run: Run, detector: Detector, results: dict) -> dict:
   return {
       "method": detector.method, "method_description": detector.description, "heatmap": detector.heatmap,
       "preprocess": preprocess_settings(run.config.data).to_dict(), "normalization": data.normalization.to_dict(),
+      "trained_on": {"files": data.dataset.report.inputs, "value_scales": data.dataset.report.value_scales},
       "threshold": results["threshold"], "threshold_rule": results["threshold_rule"],
       "class_names": list(data.class_names), "anomalous_class": anomalous,
       "labels": {"flagged": anomalous, "not_flagged": others[0] if len(others) == 1 else f"not {anomalous}"},

@@ -6,9 +6,12 @@ module refuses known fields with unusable values before any data is loaded or co
 
 from __future__ import annotations
 
+import math
+
 import jax.numpy as jnp
 import ml_collections
 
+from gancbam_jax.data.source import parse_slice_selection
 from gancbam_jax.models import IMAGE_SIZES, UPSAMPLE_METHODS, VARIANTS
 from gancbam_jax.train.state import SCHEDULES
 from gancbam_jax.train.transforms import parse_policy
@@ -37,7 +40,7 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
   require(model.latent_dim >= 1, "model.latent_dim", f"must be positive, got {model.latent_dim}")
   require(0.0 <= model.discriminator_dropout < 1.0, "model.discriminator_dropout",
           f"must lie in [0, 1), got {model.discriminator_dropout}")
-  require(config.data.max_pixel_mib > 0, "data.max_pixel_mib", f"must be positive, got {config.data.max_pixel_mib}")
+  _validate_data(config.data)
   require(config.data.image_size in IMAGE_SIZES, "data.image_size",
           f"the models are defined for {IMAGE_SIZES}, got {config.data.image_size}")
   require(train.batch_size >= 1, "train.batch_size", f"must be positive, got {train.batch_size}")
@@ -60,6 +63,17 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
   require(train.ae_weight_decay >= 0, "train.ae_weight_decay", f"must be non-negative, got {train.ae_weight_decay}")
   _validate_augment(config.augment)
   require(train.gaussian_ridge >= 0, "train.gaussian_ridge", f"must be non-negative, got {train.gaussian_ridge}")
+
+
+def _validate_data(data: ml_collections.ConfigDict) -> None:
+  require(data.max_pixel_mib > 0, "data.max_pixel_mib", f"must be positive, got {data.max_pixel_mib}")
+  rescale = tuple(data.image_rescale)
+  require(not rescale or (len(rescale) == 2 and rescale[0] != 0 and all(math.isfinite(v) for v in rescale)),
+          "data.image_rescale", f"must be () or (slope, intercept) with a non-zero slope, e.g. (1, -1024); got {rescale}")
+  try:
+    parse_slice_selection(data.slice_selection)
+  except ValueError as error:
+    raise ConfigError(f"config field data.slice_selection: {error}") from None
 
 
 def _validate_augment(augment: ml_collections.ConfigDict) -> None:

@@ -1,4 +1,4 @@
-"""Inference with an export: the loaded function, DICOM scoring with error rows, heatmaps, no PHI, refusals.
+"""Inference with an export: the loaded function, scoring files with error rows, heatmaps, no PHI, refusals.
 
 The export here holds a freshly initialised CBAM classifier (no training): these tests are about
 what detection does with files, not about how well the model scores. The export of a trained run
@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 import pydicom
 import pytest
+from PIL import Image
 
 from gancbam_jax import models
 from gancbam_jax.data import PreprocessSettings, load_ct_dataset
@@ -34,21 +35,30 @@ PHI = {"PatientName": "Doe^Jane^Quinn", "PatientID": "PHI-ID-4711", "PatientBirt
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory):
-  """(export directory, the in-process serving function it was exported from)."""
+def serving():
+  """(serving function, variables) of a freshly initialised CBAM classifier."""
   autoencoder = models.build_autoencoder("cbam", IMAGE_SIZE, 16, jnp.float32, "subpixel")
   classifier = models.build_classifier(autoencoder)
   variables = models.init_variables(classifier, jax.random.key(0))
   outputs = jax.jit(classifier_outputs(classifier, 1))
   detector = Detector("classifier", outputs, variables, "attention", {}, {}, TrainedVariables("classifier"),
                       "a freshly initialised classifier")
-  function = serving_function(detector, IMAGE_SIZE)
-  out = tmp_path_factory.mktemp("export")
+  return serving_function(detector, IMAGE_SIZE), variables
+
+
+def _export(out, serving, settings: PreprocessSettings, normalization: MinMaxStats, **manifest) -> pathlib.Path:
+  function, variables = serving
   write_export(out, function, variables, (IMAGE_SIZE, IMAGE_SIZE, 1), {
-      "method": "classifier", "heatmap": "attention", "preprocess": SETTINGS.to_dict(),
-      "normalization": NORMALIZATION.to_dict(), "threshold": 0.5,
-      "labels": {"flagged": "anomalous", "not_flagged": "normal"}})
-  return out, function
+      "method": "classifier", "heatmap": "attention", "preprocess": settings.to_dict(),
+      "normalization": normalization.to_dict(), "threshold": 0.5,
+      "labels": {"flagged": "anomalous", "not_flagged": "normal"}, **manifest})
+  return out
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory, serving):
+  """(export directory, the in-process serving function it was exported from); its manifest predates trained_on."""
+  return _export(tmp_path_factory.mktemp("export"), serving, SETTINGS, NORMALIZATION), serving[0]
 
 
 @pytest.fixture(scope="module")
@@ -205,3 +215,36 @@ def test_launch_detect_refuses_a_tampered_export(exported, tmp_path, write_ct):
   assert "Traceback" not in result.stderr and not (tmp_path / "scores.csv").exists()
   with pytest.raises(ExportError):
     ExportedDetector.load(tampered)
+
+
+def _png(path, offset=0):
+  path.parent.mkdir(parents=True, exist_ok=True)
+  Image.fromarray((np.arange(80 * 80).reshape(80, 80) % 200 + offset).astype(np.uint8)).save(path)
+
+
+def test_a_model_trained_on_png_scores_png_and_refuses_dicom_and_16_bit(serving, tmp_path, write_ct):
+  settings = PreprocessSettings(hu_windows=((0.0, 255.0),), image_size=IMAGE_SIZE, image_rescale=(1.0, 0.0))
+  model = ExportedDetector.load(_export(tmp_path / "export", serving, settings, MinMaxStats(x_min=0.0, x_max=255.0),
+                                        trained_on={"files": {"PNG (8-bit)": 40}, "value_scales": ["8-bit"]}))
+  _png(tmp_path / "in" / "a.png")
+  Image.fromarray(np.arange(64 * 64, dtype=np.uint16).reshape(64, 64)).save(tmp_path / "in" / "deep.tif")
+  write_ct(tmp_path / "in" / "ct.dcm", "P1")
+  summary = detect_files(model, list_inputs(tmp_path / "in"), tmp_path / "scores.csv", progress=False)
+  rows = {row["path"]: row for row in _rows(tmp_path / "scores.csv")}
+  assert (summary.slices, summary.failed_files) == (1, 2)
+  assert rows["a.png"]["score"] and not rows["a.png"]["error"]
+  assert "a DICOM file of HU values, but the model was trained on files of 8-bit values" in rows["ct.dcm"]["error"]
+  assert "a TIFF file of 16-bit values" in rows["deep.tif"]["error"]
+
+
+def test_a_model_of_dicom_refuses_png_and_an_export_without_trained_on_means_hu(serving, model, tmp_path, write_ct):
+  assert model.value_scales == ("HU",)  # exports from before trained_on were all of DICOM
+  settings = PreprocessSettings(image_size=IMAGE_SIZE, image_rescale=(1.0, -1024.0))  # so the PNG decodes
+  dicom_model = ExportedDetector.load(_export(tmp_path / "export", serving, settings, NORMALIZATION,
+                                              trained_on={"files": {"DICOM (HU)": 40}, "value_scales": ["HU"]}))
+  _png(tmp_path / "in" / "a.png")
+  write_ct(tmp_path / "in" / "ct.dcm", "P1")
+  detect_files(dicom_model, list_inputs(tmp_path / "in"), tmp_path / "scores.csv", progress=False)
+  rows = {row["path"]: row for row in _rows(tmp_path / "scores.csv")}
+  assert rows["ct.dcm"]["score"] and not rows["ct.dcm"]["error"]
+  assert "a PNG file of 8-bit values, but the model was trained on files of HU values" in rows["a.png"]["error"]
