@@ -4,6 +4,7 @@ JAX sees 4 CPU devices in the test process, so data-parallel code runs sharded i
 be configured before JAX initialises its backend, hence here at import time.
 """
 
+import json
 import os
 import pathlib
 
@@ -84,3 +85,26 @@ def dataset_cache(tmp_path_factory) -> pathlib.Path:
     del os.environ["GANCBAM_CACHE"]
   else:
     os.environ["GANCBAM_CACHE"] = previous
+
+
+@pytest.fixture(scope="session")
+def shared_smoke_run(dataset_cache, tmp_path_factory, worker_id):
+  """Workdir and results of `configs/smoke.py` trained and evaluated once for the whole session.
+
+  Every test process of a parallel run (pytest-xdist) shares it: the first to ask trains it under
+  a file lock while the others wait, and they all read the finished directory. Tests only read it;
+  one that would change it works on a copy (shutil.copytree), so no test sees another's changes.
+  """
+  import filelock
+
+  from configs import smoke
+  from gancbam_jax.detect import run_experiment
+
+  del dataset_cache
+  shared = tmp_path_factory.getbasetemp() if worker_id == "master" else tmp_path_factory.getbasetemp().parent
+  workdir = shared / "shared-smoke-run"
+  with filelock.FileLock(f"{workdir}.lock"):
+    done = workdir / "results.json"
+    # results.json is written last, so a directory with one is complete; reading it leaves it untouched.
+    results = json.loads(done.read_text()) if done.is_file() else run_experiment(smoke.get_config(), workdir)
+  return workdir, results

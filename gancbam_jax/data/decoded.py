@@ -77,12 +77,12 @@ def check_plausible(frames: np.ndarray, path, each_frame: bool = True,
     bad = int(np.flatnonzero(~np.isfinite(frames).reshape(len(frames), -1).all(axis=1))[0])
     where = f" in frame {bad + 1} of {len(frames)}" if len(frames) > 1 else ""
     raise error(path, f"the values are not all finite{where} (a rescale overflows, or the file stores "
-                         "NaN); re-export the file")
+                "NaN); re-export the file")
   for frame, values in enumerate(frames if each_frame else [frames]):
     if values.min() == values.max():
       where = f" in frame {frame + 1} of {len(frames)}" if each_frame and len(frames) > 1 else ""
       raise error(path, f"every pixel is {values.min():g}{where}: a constant image (blank, or a padding "
-                           "range that covers every stored value); nothing to learn from")
+                  "range that covers every stored value); nothing to learn from")
 
 
 def check_pixel_budget(path, shape: tuple[int, ...], bytes_per_value: int, max_pixel_bytes: int,

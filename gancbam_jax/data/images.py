@@ -30,12 +30,6 @@ _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, Image.Decompressio
 _TIFF_BITS_PER_SAMPLE, _TIFF_SAMPLE_FORMAT, _TIFF_SIGNED = 258, 339, 2
 
 
-def missing_rescale_reason(kind: str) -> str:
-  return (f"a {kind} image carries no Hounsfield units; set data.image_rescale=(slope, intercept) to say how its "
-          "stored values map to the HU windows' scale, e.g. (1, 0) with data.hu_windows=((0, 255),) for 8-bit "
-          "images, or (1, -1024) for 16-bit CT exports that store HU + 1024")
-
-
 def _bit_depth(frame: Image.Image) -> str:
   """The stored values' depth of a grayscale frame, as CtSlices.values names it."""
   if frame.mode in _SIXTEEN_BIT:
@@ -94,7 +88,10 @@ def read_image_slices(path: str | os.PathLike, *, kind: str, data: bytes | None 
       constant or not finite.
   """
   if rescale is None:
-    raise SliceReadError(path, missing_rescale_reason(kind))
+    raise SliceReadError(path, f"a {kind} image carries no Hounsfield units; set data.image_rescale=(slope, "
+                         "intercept) to say how its stored values map to the HU windows' scale, e.g. (1, 0) with "
+                         "data.hu_windows=((0, 255),) for 8-bit images, or (1, -1024) for 16-bit CT exports that "
+                         "store HU + 1024")
   try:
     with warnings.catch_warnings():
       warnings.simplefilter("error", Image.DecompressionBombWarning)  # past Pillow's size guard is ours to refuse

@@ -1,8 +1,8 @@
 """Load a CT dataset: list files, decode them in parallel into the cache, report what happened.
 
 `load_ct_dataset` returns a `CtDataset`: one record per slice (multi-frame DICOM, multi-page TIFF
-and NIfTI volumes give several) with its label and patient, backed by the on-disk cache, so arrays are read when asked for and a
-dataset larger than memory can be streamed in batches. Files that cannot be used are skipped with
+and NIfTI volumes give several) with its label and patient, backed by the on-disk cache, so
+arrays are read when asked for and a dataset larger than memory can be streamed in batches. Files that cannot be used are skipped with
 their reason in the load report (or stop the load in strict mode): nothing is dropped silently,
 and a long run never dies on one bad file.
 """

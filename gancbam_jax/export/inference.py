@@ -6,8 +6,8 @@
 Each file goes through the preprocessing training used (decode, HU, window, resize, the
 manifest's Min-Max statistics). A file that cannot be read, or holds values on another scale
 than the model was trained on (a PNG for a model of DICOM files, say), gets a row with its error
-and the run goes on. Rows carry the file's relative path, frame, SOPInstanceUID, score and label, never
-the patient's name, ID or birth date.
+and the run goes on. Rows carry the file's relative path, frame, SOPInstanceUID, score and
+label, never the patient's name, ID or birth date.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ import numpy as np
 import tqdm
 
 from gancbam_jax.data.decoded import SliceReadError
-from gancbam_jax.data.normalize import MinMaxStats
 from gancbam_jax.data.preprocess import preprocess_frames
 from gancbam_jax.data.readers import read_slices
 from gancbam_jax.export.inputs import InputFile
@@ -66,7 +65,7 @@ class DetectionSummary:
             f"slices in {self.flagged_files} files; failed: {self.failed_files} files (see the error column)")
 
 
-def value_scale_refusal(kind: str, values: str, trained: tuple[str, ...]) -> str | None:
+def _value_scale_refusal(kind: str, values: str, trained: tuple[str, ...]) -> str | None:
   """Why a file on value scale `values` cannot be scored by a model trained on `trained`, or None when it can."""
   if values in trained:
     return None
@@ -75,14 +74,14 @@ def value_scale_refusal(kind: str, values: str, trained: tuple[str, ...]) -> str
           f"or train a model on {kind} files")
 
 
-def _read_rows(file: InputFile, model: ExportedDetector, normalization: MinMaxStats) -> list[_Row]:
+def _read_rows(file: InputFile, model: ExportedDetector) -> list[_Row]:
   """The file's slices, preprocessed as in training, or one error row saying why it cannot be scored."""
   if not file.path.is_file():
     return [_Row(file, error="file not found")]
-  settings = model.preprocess
+  settings, normalization = model.preprocess, model.normalization
   try:
     decoded = read_slices(file.path, settings)
-    refusal = value_scale_refusal(decoded.kind, decoded.values, model.value_scales)
+    refusal = _value_scale_refusal(decoded.kind, decoded.values, model.value_scales)
     if refusal:
       return [_Row(file, error=refusal)]
     images = normalization.apply(preprocess_frames(decoded.hu, settings))
@@ -152,9 +151,8 @@ def detect_files(model: ExportedDetector, inputs: Sequence[InputFile], out_csv: 
     writer = csv.writer(f)
     writer.writerow(COLUMNS)
     rows = _RowWriter(model, writer, batch_size, heatmaps_dir)
-    normalization = model.normalization
     for file in tqdm.tqdm(inputs, desc="detect", unit="file", disable=not (progress and sys.stderr.isatty())):
-      read = _read_rows(file, model, normalization)
+      read = _read_rows(file, model)
       failed += read[0].image is None
       rows.add(read)
     rows.flush()

@@ -1,19 +1,8 @@
-"""The smoke run that the detection tests read: trained once per test module."""
+"""What the detection tests read of a run (the smoke run itself is `shared_smoke_run` in tests/conftest.py)."""
 
 import csv
 
 import pytest
-
-from configs import smoke
-from gancbam_jax.detect import run_experiment
-
-
-@pytest.fixture(scope="module")
-def smoke_run(dataset_cache, tmp_path_factory):
-  """Workdir and results of the smoke config (classifier detector), single split."""
-  del dataset_cache
-  workdir = tmp_path_factory.mktemp("experiment")
-  return workdir, run_experiment(smoke.get_config(), workdir)
 
 
 def _scored_slices(workdir) -> dict[str, list[dict]]:

@@ -12,8 +12,8 @@ CONTRACT_METRICS = ("accuracy", "precision", "recall", "f1", "specificity", "roc
 
 
 @pytest.mark.parametrize("method", [m for m in METHODS if m != "classifier"])
-def test_every_detector_scores_the_test_split(smoke_run, scored_slices, tmp_path, method):
-  workdir, _ = smoke_run
+def test_every_detector_scores_the_test_split(shared_smoke_run, scored_slices, tmp_path, method):
+  workdir, _ = shared_smoke_run
   copy = tmp_path / "run"
   shutil.copytree(workdir, copy)
   config = smoke.get_config()

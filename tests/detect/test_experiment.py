@@ -21,8 +21,8 @@ PLOTS = ("stage_losses.png", "classifier_accuracy.png", "classifier_loss.png", "
          "detection_time.png", "metrics.png", "augmentation.png", "attention_overlays.png")
 
 
-def test_the_smoke_run_writes_every_listed_output(smoke_run):
-  workdir, results = smoke_run
+def test_the_smoke_run_writes_every_listed_output(shared_smoke_run):
+  workdir, results = shared_smoke_run
   saved = json.loads((workdir / "results.json").read_text())
   assert saved == json.loads(json.dumps(results))
   assert set(CONTRACT_KEYS) <= set(saved)
@@ -37,14 +37,14 @@ def test_the_smoke_run_writes_every_listed_output(smoke_run):
   assert "reported; internally inconsistent" in report
 
 
-def test_the_report_names_the_label_meaning(smoke_run):
-  workdir, results = smoke_run
+def test_the_report_names_the_label_meaning(shared_smoke_run):
+  workdir, results = shared_smoke_run
   assert "lesion" in results["label_meaning"] and not results["label_is_proxy"]
   assert results["label_meaning"] in (workdir / "report.md").read_text()
 
 
-def test_only_real_validation_and_test_slices_are_scored(smoke_run, scored_slices):
-  workdir, results = smoke_run
+def test_only_real_validation_and_test_slices_are_scored(shared_smoke_run, scored_slices):
+  workdir, results = shared_smoke_run
   split = json.loads((workdir / "split.json").read_text())
   scored = scored_slices(workdir)
   for name in ("val", "test"):
@@ -52,8 +52,8 @@ def test_only_real_validation_and_test_slices_are_scored(smoke_run, scored_slice
   assert len(scored["test"]) == results["n_test"]
 
 
-def test_synthetic_slices_reach_only_the_training_set(smoke_run):
-  workdir, _ = smoke_run
+def test_synthetic_slices_reach_only_the_training_set(shared_smoke_run):
+  workdir, _ = shared_smoke_run
   run = prepare_run(smoke.get_config(), workdir, restore_only=True)
   synthetic = SyntheticImages.load(workdir / "augmentation" / "synthetic.npz")
   assert len(synthetic.labels) > 0
@@ -65,8 +65,8 @@ def test_synthetic_slices_reach_only_the_training_set(smoke_run):
     assert distances.min() > 0, "a synthetic slice is in validation or test"
 
 
-def test_the_threshold_ignores_test_labels(smoke_run, tmp_path, monkeypatch):
-  workdir, results = smoke_run
+def test_the_threshold_ignores_test_labels(shared_smoke_run, tmp_path, monkeypatch):
+  workdir, results = shared_smoke_run
   copy = tmp_path / "run"
   shutil.copytree(workdir, copy)
   real_test_images = TrainingData.test_images
@@ -82,8 +82,8 @@ def test_the_threshold_ignores_test_labels(smoke_run, tmp_path, monkeypatch):
   assert permuted["confusion_matrix"] != results["confusion_matrix"] or permuted["roc_auc"] != results["roc_auc"]
 
 
-def test_evaluate_recomputes_the_results_from_checkpoints_without_training(smoke_run, tmp_path):
-  workdir, results = smoke_run
+def test_evaluate_recomputes_the_results_from_checkpoints_without_training(shared_smoke_run, tmp_path):
+  workdir, results = shared_smoke_run
   copy = tmp_path / "run"
   shutil.copytree(workdir, copy)
   for name in ("results.json", "report.md", "plots/roc.png"):
@@ -96,8 +96,8 @@ def test_evaluate_recomputes_the_results_from_checkpoints_without_training(smoke
   assert (copy / "metrics.jsonl").read_text() == metrics_before
 
 
-def test_evaluate_refuses_a_run_that_has_not_finished(smoke_run, tmp_path):
-  workdir, _ = smoke_run
+def test_evaluate_refuses_a_run_that_has_not_finished(shared_smoke_run, tmp_path):
+  workdir, _ = shared_smoke_run
   with pytest.raises(FileNotFoundError, match="config.json"):
     evaluate_workdir(tmp_path)
   copy = tmp_path / "run"

@@ -14,7 +14,7 @@ from flax import serialization
 from configs import smoke
 from gancbam_jax import models
 from gancbam_jax.data.source import preprocess_settings
-from gancbam_jax.detect import build_detector, choose_threshold, run_experiment
+from gancbam_jax.detect import build_detector, choose_threshold
 from gancbam_jax.export import ExportedDetector, ExportError
 from gancbam_jax.export.manifest import MANIFEST_FILE, MODEL_FILE, VARIABLES_FILE, sha256_of
 from gancbam_jax.export.writer import export_run
@@ -51,20 +51,18 @@ def _export(workdir, out, *flags):
 
 
 @pytest.fixture(scope="module")
-def trained(dataset_cache, tmp_path_factory):
-  """A finished smoke run, its export by launch/export.py, and the run's detector restored in-process."""
-  del dataset_cache
-  workdir = tmp_path_factory.mktemp("run")
-  config = smoke.get_config()
-  results = run_experiment(config, workdir)
-  exported = _export(workdir, workdir / "export")
+def trained(shared_smoke_run, tmp_path_factory):
+  """The session's smoke run, its export by launch/export.py, and the run's detector restored in-process."""
+  workdir, results = shared_smoke_run
+  export_dir = tmp_path_factory.mktemp("export") / "export"
+  exported = _export(workdir, export_dir)
   assert exported.returncode == 0, exported.stderr
-  run = prepare_run(config, workdir, restore_only=True)
+  run = prepare_run(smoke.get_config(), workdir, restore_only=True)
   try:
     detector = build_detector(run)
   finally:
     run.log.close()
-  return {"workdir": workdir, "results": results, "export": workdir / "export", "stdout": exported.stdout,
+  return {"workdir": workdir, "results": results, "export": export_dir, "stdout": exported.stdout,
           "run": run, "detector": detector}
 
 
@@ -173,10 +171,11 @@ def test_launch_export_refuses_a_directory_without_a_run(tmp_path):
 
 def test_no_file_of_the_run_or_its_export_holds_a_patient_identifier(trained):
   """The phantom's PatientIDs are PHANTOM-nnnn: none may appear in any CSV, JSON, PNG, event file or checkpoint."""
-  inspected = [path for path in trained["workdir"].rglob("*") if path.is_file()]
+  inspected = [path for directory in (trained["workdir"], trained["export"]) for path in directory.rglob("*")
+               if path.is_file()]
   suffixes = {path.suffix for path in inspected}
-  assert {".csv", ".json", ".png", ".md"} <= suffixes
-  leaking = [str(path.relative_to(trained["workdir"])) for path in inspected if b"PHANTOM-" in path.read_bytes()]
+  assert {".csv", ".json", ".png", ".md", ".jaxexport", ".msgpack"} <= suffixes
+  leaking = [str(path) for path in inspected if b"PHANTOM-" in path.read_bytes()]
   assert leaking == []
   with (trained["workdir"] / "scores.csv").open(newline="") as f:
     rows = list(csv.DictReader(f))

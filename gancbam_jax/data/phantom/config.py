@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from gancbam_jax.data.dicom import AIR_HU  # noqa: F401  (re-exported: the phantom paints air with it)
+from gancbam_jax.data.decoded import AIR_HU  # noqa: F401  (re-exported: the phantom paints air with it)
 
 IMAGE_SIZE = 512
 # Bump when a seed's slices change, so datasets generated into the cache by older code are not reused.
