@@ -1,6 +1,7 @@
 """The persistent compilation cache: what one compilation wrote, the next process (here: a cleared
 in-memory cache) reads back; switched off, nothing is written."""
 
+import os
 import pathlib
 
 import jax
@@ -9,7 +10,7 @@ import pytest
 
 from configs import default
 from gancbam_jax.compile_cache import (DIRECTORY_NAME, compile_cache_directory, compile_counts, current_directory,
-                                       summary_line, use_compile_cache)
+                                       summary_line, trim_directory, use_compile_cache)
 
 
 @pytest.fixture
@@ -55,3 +56,24 @@ def test_the_directory_follows_the_data_cache_and_the_switch(tmp_path):
   assert compile_cache_directory(config) == tmp_path.resolve() / DIRECTORY_NAME
   config.compile_cache = False
   assert compile_cache_directory(config) is None
+
+
+def test_trimming_deletes_the_oldest_entries_until_the_directory_fits(tmp_path):
+  for age, name in enumerate(("newest", "middle", "oldest")):
+    path = tmp_path / f"{name}-cache"
+    path.write_bytes(b"x" * 100)
+    os.utime(path, (1_000_000 - age * 10, 1_000_000 - age * 10))
+  assert trim_directory(tmp_path, max_bytes=150) == 2
+  assert [p.name for p in tmp_path.iterdir()] == ["newest-cache"]
+  assert trim_directory(tmp_path, max_bytes=150) == 0
+
+
+def test_switching_the_cache_on_trims_its_directory(tmp_path, restore_cache_choice, monkeypatch):
+  from gancbam_jax import compile_cache
+
+  directory = tmp_path / DIRECTORY_NAME
+  directory.mkdir()
+  (directory / "stale-cache").write_bytes(b"x" * 64)
+  monkeypatch.setattr(compile_cache, "MAX_BYTES", 10)
+  use_compile_cache(directory)
+  assert not (directory / "stale-cache").exists()
