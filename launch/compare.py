@@ -16,6 +16,8 @@ from ml_collections import config_flags
 from gancbam_jax import cli, compile_cache
 from gancbam_jax.compare import compare
 
+# The same flags, error handling and closing lines as launch/train.py on purpose: a launcher declares
+# its absl flags at module level, where --help finds them, and says in its own words what it wrote.
 _DEFAULT_CONFIG = pathlib.Path(__file__).resolve().parents[1] / "configs" / "compare.py"
 _CONFIG = config_flags.DEFINE_config_file("config", str(_DEFAULT_CONFIG), "Comparison config (configs/compare.py).")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Comparison directory; reused = resumed.", required=True)

@@ -12,7 +12,7 @@ import sys
 from absl import app, flags
 
 from gancbam_jax import cli
-from gancbam_jax.detect import evaluate_workdir, headline
+from gancbam_jax.experiment import evaluate_workdir, headline
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Run directory written by launch/train.py.", required=True)
 

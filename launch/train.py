@@ -14,7 +14,7 @@ from absl import app, flags
 from ml_collections import config_flags
 
 from gancbam_jax import cli, compile_cache
-from gancbam_jax.detect import headline, run_experiment
+from gancbam_jax.experiment import headline, run_experiment
 
 _DEFAULT_CONFIG = pathlib.Path(__file__).resolve().parents[1] / "configs" / "default.py"
 _CONFIG = config_flags.DEFINE_config_file("config", str(_DEFAULT_CONFIG), "Training config file (configs/*.py).")

@@ -4,6 +4,7 @@ JAX sees 4 CPU devices in the test process, so data-parallel code runs sharded i
 be configured before JAX initialises its backend, hence here at import time.
 """
 
+import csv
 import json
 import os
 import pathlib
@@ -106,7 +107,7 @@ def shared_smoke_run(dataset_cache, tmp_path_factory, worker_id):
   import filelock
 
   from configs import smoke
-  from gancbam_jax.detect import run_experiment
+  from gancbam_jax.experiment import run_experiment
 
   del dataset_cache
   shared = tmp_path_factory.getbasetemp() if worker_id == "master" else tmp_path_factory.getbasetemp().parent
@@ -116,3 +117,14 @@ def shared_smoke_run(dataset_cache, tmp_path_factory, worker_id):
     # results.json is written last, so a directory with one is complete; reading it leaves it untouched.
     results = json.loads(done.read_text()) if done.is_file() else run_experiment(smoke.get_config(), workdir)
   return workdir, results
+
+
+@pytest.fixture
+def scored_slices():
+  """A function workdir -> the rows of its scores.csv for each split ('val', 'test')."""
+  def read(workdir: pathlib.Path) -> dict[str, list[dict]]:
+    with (workdir / "scores.csv").open() as f:
+      rows = list(csv.DictReader(f))
+    return {name: [r for r in rows if r["split"] == name] for name in ("val", "test")}
+
+  return read

@@ -16,7 +16,7 @@ from configs import smoke
 from gancbam_jax.data.dicom import read_ct_slices
 from gancbam_jax.data.layouts import LayoutSpec, list_labelled_files
 from gancbam_jax.data.source import dataset_root
-from gancbam_jax.detect import run_experiment
+from gancbam_jax.experiment import run_experiment
 from gancbam_jax.export import ExportedDetector, detect_files, list_inputs
 from gancbam_jax.export.writer import export_run
 from gancbam_jax.train.data import prepare_training_data

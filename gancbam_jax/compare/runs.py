@@ -18,7 +18,7 @@ import time
 import ml_collections
 import numpy as np
 
-from gancbam_jax.detect.experiment import run_experiment
+from gancbam_jax.experiment import run_experiment
 from gancbam_jax.train.metrics_log import METRICS_FILE
 
 WALL_TIME_FILE = "wall_time.json"

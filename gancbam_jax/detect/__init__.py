@@ -1,19 +1,18 @@
-"""Detection and evaluation: the four anomaly detectors, validation-only thresholds, metrics, figures, report.
+"""Detection and evaluation: the anomaly detectors, validation-only thresholds, metrics, figures, report.
 
-  results = run_experiment(config, workdir)  # train (or resume), build config.detect.method, evaluate
-  results = evaluate_workdir(workdir)        # the same results from a finished run's checkpoints
+  detector = build_detector(run)            # config.detect.method on a prepared run's trained stages
+  evaluation = evaluate(run, detector)      # thresholds on validation, test metrics, scores, report
 
-See experiment.py for the single-split and K-fold protocols and evaluation.py for the outputs.
+gancbam_jax.experiment runs both on one split or over K folds; evaluation.py lists the outputs.
 """
 
 from gancbam_jax.detect.detectors import DESCRIPTIONS, Detector, build_detector
-from gancbam_jax.detect.experiment import evaluate_workdir, headline, run_experiment
+from gancbam_jax.detect.evaluation import Evaluation, evaluate
 from gancbam_jax.detect.metrics import bootstrap_intervals, choose_threshold, detection_metrics
 from gancbam_jax.detect.settings import METHODS, validate_detection_config
 from gancbam_jax.train.loop import IncompleteRunError
 
 __all__ = [
-    "DESCRIPTIONS", "METHODS", "Detector", "IncompleteRunError", "bootstrap_intervals", "build_detector",
-    "choose_threshold", "detection_metrics", "evaluate_workdir", "headline", "run_experiment",
-    "validate_detection_config",
+    "DESCRIPTIONS", "METHODS", "Detector", "Evaluation", "IncompleteRunError", "bootstrap_intervals",
+    "build_detector", "choose_threshold", "detection_metrics", "evaluate", "validate_detection_config",
 ]

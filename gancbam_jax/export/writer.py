@@ -25,7 +25,7 @@ import gancbam_jax
 from gancbam_jax.data.source import preprocess_settings
 from gancbam_jax.detect.detectors import Detector, build_detector
 from gancbam_jax.detect.evaluation import evaluate
-from gancbam_jax.detect.experiment import read_run_config, saved_fold
+from gancbam_jax.experiment import read_run_config, saved_fold
 from gancbam_jax.export.manifest import EXPORT_FILES, MANIFEST_FILE, MODEL_FILE, VARIABLES_FILE, ExportError, write_manifest
 from gancbam_jax.train.pipeline import Run, prepare_run
 

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from configs import smoke
-from gancbam_jax.detect import METHODS, run_experiment
+from gancbam_jax.detect import METHODS
+from gancbam_jax.experiment import run_experiment
 
 CONTRACT_METRICS = ("accuracy", "precision", "recall", "f1", "specificity", "roc_auc", "pr_auc", "prevalence")
 

@@ -1,7 +1,10 @@
-"""A whole experiment: train, build the configured detector, evaluate; on one split or over K folds.
+"""A whole experiment: split, train, build the configured detector, evaluate; on one split or over K folds.
 
   results = run_experiment(config, workdir)   # what launch/train.py runs; resumable
   results = evaluate_workdir(workdir)         # launch/evaluate.py: from checkpoints, never trains
+
+The layer above `train` (prepare_run: data, split, stages) and `detect` (build_detector, evaluate):
+neither of them calls back into this module, and `compare`, `export` and `launch/` build on it.
 
 With eval.folds = K > 1 every fold is a complete run (its own split, training, detector and
 threshold) in workdir/folds/fold<k>/, and workdir's results.json reports the mean and standard
