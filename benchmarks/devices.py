@@ -10,6 +10,7 @@ the ceilings against which the benchmarks report achieved FLOP/s, so each comes 
 from __future__ import annotations
 
 import datetime
+import json
 import os
 import platform
 import re
@@ -85,6 +86,13 @@ def environment() -> dict:
   return {"device": device_name(), "device_count": jax.device_count(), "date": today(),
           "jax_version": jax.__version__, "python": platform.python_version(),
           "processor": platform.processor() or platform.machine()}
+
+
+def write_report(report: dict, path: str | None) -> None:
+  """Writes a benchmark's figures as JSON to `path` (its --json flag); nothing when it is None."""
+  if path:
+    with open(path, "w") as out:
+      json.dump(report, out, indent=2)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ the devices are real.
 """
 
 import argparse
-import json
 import os
 import sys
 
@@ -45,7 +44,7 @@ def main() -> None:
                              f" --xla_force_host_platform_device_count={args.cpu_devices}").strip()
   import jax
 
-  from devices import environment
+  from devices import environment, write_report
   from gancbam_jax.train import parallel
   from jax_steps import STEP_NAMES, time_training_step, training_steps
 
@@ -81,9 +80,7 @@ def main() -> None:
             "note": ("simulated CPU devices share the same cores: flat images/s (efficiency 1/k) is ideal there"
                      if simulated else "real devices: efficiency 1.0 is ideal"),
             "rows": rows}
-  if args.json:
-    with open(args.json, "w") as out:
-      json.dump(report, out, indent=2)
+  write_report(report, args.json)
 
 
 if __name__ == "__main__":

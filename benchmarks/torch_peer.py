@@ -21,7 +21,6 @@ under `torch.compile` (its first step, which compiles, is reported apart). For e
 from __future__ import annotations
 
 import argparse
-import json
 import time
 
 import jax
@@ -31,7 +30,7 @@ import torch.nn.functional as F
 
 import torch_models
 from clock import steady_state_seconds
-from devices import environment
+from devices import environment, write_report
 from gancbam_jax import models
 from gancbam_jax.train import parallel
 from gancbam_jax.train.bagan import fakes_per_batch
@@ -247,9 +246,7 @@ def main() -> None:
           f"{max(report['equivalence'][str(image_size)].values()):.1e} of the output scale", flush=True)
     for batch in args.batches:
       report["rows"] += compare_at(image_size, batch, args, device, mesh)
-  if args.json:
-    with open(args.json, "w") as out:
-      json.dump(report, out, indent=2)
+  write_report(report, args.json)
 
 
 if __name__ == "__main__":

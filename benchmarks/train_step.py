@@ -12,11 +12,10 @@ source) is the share of peak. Data parallel over all local devices, as training 
 """
 
 import argparse
-import json
 
 import jax
 
-from devices import environment, peak_flops
+from devices import environment, peak_flops, write_report
 from gancbam_jax.train import parallel
 from gancbam_jax.train.settings import DTYPES
 from jax_steps import STEP_NAMES, images_seen, time_training_step, training_steps
@@ -69,9 +68,7 @@ def main() -> None:
             **environment(), "variant": args.variant, "devices_used": jax.device_count(), "peak": peaks,
             "flops_source": "XLA cost analysis of the compiled step (compiled.cost_analysis()['flops'])",
             "rows": rows}
-  if args.json:
-    with open(args.json, "w") as out:
-      json.dump(report, out, indent=2)
+  write_report(report, args.json)
 
 
 if __name__ == "__main__":
