@@ -23,6 +23,23 @@ import pytest  # noqa: E402
 SIMULATED_DEVICES = 4
 jax.config.update("jax_num_cpu_devices", SIMULATED_DEVICES)
 
+TESTS = pathlib.Path(__file__).resolve().parent
+# The modules that train for a minute or more, run first so that parallel workers (`make test`: 2,
+# each taking whole files) finish together instead of one running a long module alone at the end.
+# The first trains the shared smoke run, which the detector and export modules later read.
+SLOW_MODULES = ("test_experiment.py", "train/test_resume.py", "detect/test_every_detector.py",
+                "train/test_pipeline.py", "test_file_formats_end_to_end.py", "compare/test_compare.py",
+                "data/test_phantom_oracle.py")
+
+
+def pytest_collection_modifyitems(items):
+  """Puts the SLOW_MODULES first, in their order; every other test keeps its collected order."""
+  def rank(item) -> int:
+    module = item.path.relative_to(TESTS).as_posix()
+    return SLOW_MODULES.index(module) if module in SLOW_MODULES else len(SLOW_MODULES)
+
+  items.sort(key=rank)  # stable
+
 SIIM_SAMPLE = pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "data" / "siim-ct-sample"
 
 
