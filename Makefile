@@ -29,7 +29,7 @@ demo: install
 		--out $(DEMO_DIR)/detect/scores.csv --heatmaps $(DEMO_DIR)/detect/heatmaps
 
 test: install
-	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile tests
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder tests
 
 # Every training and inference benchmark on this machine (about 45 minutes on 2 CPU cores), gathered
 # into benchmarks/results/<machine>.json and .md. The bench extra adds PyTorch for torch_peer.py.

@@ -1,4 +1,5 @@
-"""Shared test fixtures: the real CT sample beside the checkout and pydicom's bundled files.
+"""Shared test fixtures (the real CT sample beside the checkout, pydicom's bundled files, one smoke
+run for the session) and how the suite runs: XLA flags, simulated devices, slowest modules first.
 
 JAX sees 4 CPU devices in the test process, so data-parallel code runs sharded in tests; it must
 be configured before JAX initialises its backend, hence here at import time.
@@ -25,8 +26,9 @@ jax.config.update("jax_num_cpu_devices", SIMULATED_DEVICES)
 
 TESTS = pathlib.Path(__file__).resolve().parent
 # The modules that train for a minute or more, run first so that parallel workers (`make test`: 2,
-# each taking whole files) finish together instead of one running a long module alone at the end.
-# The first trains the shared smoke run, which the detector and export modules later read.
+# each taking whole files; --no-loadscope-reorder keeps this order instead of xdist's most-tests-first)
+# finish together instead of one running a long module alone at the end. The first trains the
+# shared smoke run, which the detector and export modules later read.
 SLOW_MODULES = ("test_experiment.py", "train/test_resume.py", "detect/test_every_detector.py",
                 "train/test_pipeline.py", "test_file_formats_end_to_end.py", "compare/test_compare.py",
                 "data/test_phantom_oracle.py")
@@ -39,6 +41,7 @@ def pytest_collection_modifyitems(items):
     return SLOW_MODULES.index(module) if module in SLOW_MODULES else len(SLOW_MODULES)
 
   items.sort(key=rank)  # stable
+
 
 SIIM_SAMPLE = pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "data" / "siim-ct-sample"
 

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 from configs import smoke
-from gancbam_jax.detect import IncompleteRunError, validate_detection_config
-from gancbam_jax.experiment import evaluate_workdir, run_experiment
 from gancbam_jax.compare.methods import with_fields
+from gancbam_jax.detect import IncompleteRunError, validate_detection_config
 from gancbam_jax.detect.classifier import with_synthetic
+from gancbam_jax.experiment import evaluate_workdir, run_experiment
 from gancbam_jax.train import ConfigError
 from gancbam_jax.train.augment import SyntheticImages
 from gancbam_jax.train.data import TrainingData

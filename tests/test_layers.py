@@ -13,12 +13,15 @@ LAYERS = {"batching": 0, "plotting": 0, "data": 0, "compile_cache": 1, "models":
 
 def _imported_parts(path: pathlib.Path) -> set[str]:
   """The top-level parts of gancbam_jax (data, train, ...) that a module imports, at any depth of its code."""
-  parts = set()
+  names = []
   for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
-    names = [node.module or ""] if isinstance(node, ast.ImportFrom) else (
-        [alias.name for alias in node.names] if isinstance(node, ast.Import) else [])
-    parts |= {name.split(".")[1] for name in names if name.startswith("gancbam_jax.")}
-  return parts
+    if isinstance(node, ast.Import):
+      names += [alias.name for alias in node.names]
+    elif isinstance(node, ast.ImportFrom) and node.module == "gancbam_jax":  # from gancbam_jax import models
+      names += [f"gancbam_jax.{alias.name}" for alias in node.names]
+    elif isinstance(node, ast.ImportFrom):
+      names.append(node.module or "")
+  return {name.split(".")[1] for name in names if name.startswith("gancbam_jax.")}
 
 
 def test_every_part_of_the_package_has_a_layer():
@@ -39,7 +42,8 @@ def test_no_module_imports_from_a_layer_above_its_own():
   assert not upward, upward
 
 
-def test_the_check_sees_an_import_inside_a_function(tmp_path):
+def test_the_check_sees_every_form_of_import_even_inside_a_function(tmp_path):
   module = tmp_path / "m.py"
-  module.write_text("def f():\n  from gancbam_jax.experiment import run_experiment\n  import gancbam_jax.detect.metrics\n")
-  assert _imported_parts(module) == {"experiment", "detect"}
+  module.write_text("def f():\n  from gancbam_jax.experiment import run_experiment\n  import gancbam_jax.detect.metrics\n"
+                    "  from gancbam_jax import compare\n")
+  assert _imported_parts(module) == {"experiment", "detect", "compare"}

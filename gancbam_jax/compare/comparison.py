@@ -31,9 +31,9 @@ from gancbam_jax.compare.runs import (
     wall_seconds,
 )
 from gancbam_jax.detect import figures
-from gancbam_jax.experiment import QUALITY_KEYS
 from gancbam_jax.detect.metrics import numeric_in_every_fold, summarize_folds
 from gancbam_jax.detect.report import PAPER_TABLE_I, markdown_table, paper_table_i, percent, percent_row
+from gancbam_jax.experiment import QUALITY_KEYS
 from gancbam_jax.train.settings import ConfigError
 
 COMPARED_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc")
