@@ -100,7 +100,10 @@ class Stage:
       return None
     step, tree, _ = restored
     state = serialization.from_state_dict(state, tree["train"])
-    key = jax.random.wrap_key_data(tree["key"], impl=jax.random.key_impl(key))
+    # Orbax puts the key data on one device (the `like` key's), while the state is placed on the
+    # mesh: a committed key on device 0 then meets a state on devices 0..n-1 and jit refuses the
+    # pair. Brought back to the host it is uncommitted, as a fresh key is, and goes where the step needs it.
+    key = jax.random.wrap_key_data(np.asarray(tree["key"]), impl=jax.random.key_impl(key))
     logging.info("stage %s: resuming from the checkpoint at step %d", self.name, step)
     return step, state, key, tree["extras"]
 

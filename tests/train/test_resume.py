@@ -1,4 +1,8 @@
-"""A run killed with SIGKILL mid-stage and resumed ends with the same parameters as an uninterrupted run."""
+"""A run killed with SIGKILL mid-stage and resumed ends with the same parameters as an uninterrupted run.
+
+Both runs are data parallel over the 4 simulated devices the test process has: a resumed state is
+placed on the mesh again, and its PRNG key must go with it (on one device it trivially does).
+"""
 
 import json
 import os
@@ -8,6 +12,7 @@ import subprocess
 import sys
 import time
 
+import jax
 import numpy as np
 import pytest
 
@@ -18,7 +23,10 @@ REPO = pathlib.Path(__file__).resolve().parents[2]
 AE_STEPS = 40
 KILL_AFTER_CHECKPOINT = 8
 ARGS = ["--config", str(REPO / "configs" / "smoke.py"), f"--config.train.ae_steps={AE_STEPS}",
-        "--config.train.checkpoint_every=4", "--config.train.log_every=4"]
+        "--config.train.checkpoint_every=4", "--config.train.log_every=4",
+        f"--config.train.num_devices={jax.device_count()}"]
+# The launched runs see as many CPU devices as this process (conftest sets them, and they do not import it).
+ENV = {**os.environ, "JAX_NUM_CPU_DEVICES": str(jax.device_count())}
 TIMEOUT_S = 600
 
 
@@ -27,7 +35,7 @@ def _command(workdir: pathlib.Path) -> list[str]:
 
 
 def _train(workdir: pathlib.Path) -> None:
-  result = subprocess.run(_command(workdir), capture_output=True, text=True, timeout=TIMEOUT_S)
+  result = subprocess.run(_command(workdir), capture_output=True, text=True, timeout=TIMEOUT_S, env=ENV)
   assert result.returncode == 0, result.stderr[-3000:]
 
 
@@ -38,7 +46,7 @@ def _checkpoint_steps(workdir: pathlib.Path, stage: str) -> list[int]:
 
 def _kill_mid_autoencoder_stage(workdir: pathlib.Path) -> int:
   """Starts a run, SIGKILLs it once a mid-stage checkpoint is committed; returns the latest step then."""
-  process = subprocess.Popen(_command(workdir), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+  process = subprocess.Popen(_command(workdir), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)
   deadline = time.monotonic() + TIMEOUT_S
   while not any(step >= KILL_AFTER_CHECKPOINT for step in _checkpoint_steps(workdir, "autoencoder")):
     assert process.poll() is None, "the run ended before it could be killed"
@@ -96,7 +104,7 @@ def test_a_run_whose_latest_checkpoint_was_cut_short_resumes_from_the_one_before
   victim = max((p for p in step_dir.rglob("*") if p.is_file()), key=lambda p: p.stat().st_size)
   victim.write_bytes(victim.read_bytes()[: victim.stat().st_size // 2])
 
-  result = subprocess.run(_command(tmp_path), capture_output=True, text=True, timeout=TIMEOUT_S)
+  result = subprocess.run(_command(tmp_path), capture_output=True, text=True, timeout=TIMEOUT_S, env=ENV)
   assert result.returncode == 0, result.stderr[-3000:]
   assert f"checkpoint step {killed_at} in" in result.stderr and "cannot be read back" in result.stderr
   assert "Traceback" not in result.stderr
