@@ -64,10 +64,12 @@ def torch_peer_table(report: dict) -> list[str]:
 
 def scaling_table(report: dict) -> list[str]:
   rows = [[r["step"], f"{r['devices']}", f"{r['global_batch']}", _number(r["images_per_s"]),
-           _percent(r["scaling_efficiency"]), _number(r["throughput_vs_one_device"], 2)] for r in report["rows"]]
+           _percent(r["scaling_efficiency"]), _number(r["throughput_vs_one_device"], 2),
+           _percent(r.get("work_split"))] for r in report["rows"]]
   return [f"Per-device batch {report['per_device_batch']}, {report['image_size']}x{report['image_size']}, "
-          f"{report['dtype']}; {report['note']}.", "",
-          *_table(["step", "devices", "global batch", "images/s", "efficiency", "vs 1 device"], rows)]
+          f"{report['dtype']}; {report['note']}. Work split: XLA's FLOPs per device on 1 device / on k devices "
+          "(1.0: nothing replicated).", "",
+          *_table(["step", "devices", "global batch", "images/s", "efficiency", "vs 1 device", "work split"], rows)]
 
 
 def inference_table(report: dict) -> list[str]:

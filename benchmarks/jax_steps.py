@@ -99,10 +99,10 @@ def training_steps(variant: str, image_size: int, batch_size: int, dtype: str, m
   return [builders[name]() for name in names]
 
 
-def images_seen(step: TrainingStep, batch_size: int) -> str:
-  """What one step processes, in words, for reports."""
+def images_seen(step: TrainingStep, batch_size: int, devices: int = 1) -> str:
+  """What one step processes over `devices`, in words, for reports."""
   if step.name == "bagan":
-    fakes = fakes_per_batch(batch_size, N_CLASSES)
+    fakes = fakes_per_batch(batch_size, N_CLASSES, devices)
     return (f"{batch_size} real images; D also sees {fakes} fakes, G generates {fakes} more and backpropagates "
             "through D on them beside the real batch")
   return f"{batch_size} real images"

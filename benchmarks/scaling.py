@@ -9,7 +9,10 @@ k x per-device batch. Scaling efficiency = images/s on k devices / (k x images/s
 On a machine without accelerators the k devices are simulated CPU devices
 (--xla_force_host_platform_device_count) that share the same cores: there the ideal is flat
 images/s (efficiency 1/k), and the figures show what sharding and the all-reduce cost. On GPUs
-the devices are real.
+the devices are real. Work split = FLOPs per device on 1 device / on k devices (XLA's cost analysis
+of the partitioned step, at the same per-device batch): 1.0 when each device computes only its
+share of the batch, below when some of it is replicated. It does not depend on the host, so it
+shows on simulated devices what their shared cores cannot show in images/s.
 --quick: per-device batch 8, 1 and 2 devices, the autoencoder step only.
 """
 
@@ -56,8 +59,9 @@ def main() -> None:
   if skipped:
     print(f"skipping device counts {skipped}: only {jax.device_count()} devices", flush=True)
   simulated = jax.devices()[0].platform == "cpu"
-  rows, one_device = [], {}
-  print(f"{'step':12s} {'devices':>7s} {'batch':>5s} {'images/s':>9s} {'efficiency':>10s}", flush=True)
+  rows, one_device, one_device_flops = [], {}, {}
+  print(f"{'step':12s} {'devices':>7s} {'batch':>5s} {'images/s':>9s} {'efficiency':>10s} {'work split':>10s}",
+        flush=True)
   for k in counts:
     mesh = parallel.data_mesh(k)
     batch = k * args.per_device_batch
@@ -65,15 +69,18 @@ def main() -> None:
       timing = time_training_step(step, args.min_seconds, args.repeats)
       images_per_s = step.images_per_step / timing.seconds_per_step
       if k == 1:
-        one_device[step.name] = images_per_s
-      base = one_device.get(step.name)
+        one_device[step.name], one_device_flops[step.name] = images_per_s, timing.flops_per_step
+      base, base_flops = one_device.get(step.name), one_device_flops.get(step.name)
       row = {"step": step.name, "devices": k, "global_batch": batch, "images_per_s": images_per_s,
              "ms_per_step": timing.seconds_per_step * 1e3, "compile_s": timing.compile_s,
              "scaling_efficiency": images_per_s / (k * base) if base else None,
-             "throughput_vs_one_device": images_per_s / base if base else None}
+             "throughput_vs_one_device": images_per_s / base if base else None,
+             "flops_per_device": timing.flops_per_step,
+             "work_split": base_flops / timing.flops_per_step if base_flops and timing.flops_per_step else None}
       rows.append(row)
       efficiency = f"{row['scaling_efficiency']:10.1%}" if base else f"{'-':>10s}"
-      print(f"{step.name:12s} {k:7d} {batch:5d} {images_per_s:9.1f} {efficiency}", flush=True)
+      split = f"{row['work_split']:10.1%}" if row["work_split"] else f"{'-':>10s}"
+      print(f"{step.name:12s} {k:7d} {batch:5d} {images_per_s:9.1f} {efficiency} {split}", flush=True)
   report = {"benchmark": "data-parallel scaling at a fixed per-device batch", **environment(),
             "simulated_cpu_devices": simulated, "per_device_batch": args.per_device_batch,
             "image_size": args.image_size, "dtype": args.dtype,

@@ -59,7 +59,7 @@ def main() -> None:
                  "ms_per_step": timing.seconds_per_step * 1e3, "compile_s": timing.compile_s,
                  "flops_per_step": timing.flops_per_step, "achieved_flop_per_s": achieved,
                  "share_of_peak": achieved / peak if achieved and peak else None,
-                 "steps_timed": timing.steps_timed, "per_step": images_seen(step, batch)}
+                 "steps_timed": timing.steps_timed, "per_step": images_seen(step, batch, mesh.devices.size)}
           rows.append(row)
           shown = f"{achieved / 1e12:8.3f} {row['share_of_peak']:7.1%}" if row["share_of_peak"] else f"{'-':>8s} {'-':>7s}"
           print(f"{step.name:12s} {image_size:4d} {batch:5d} {dtype:9s} {row['images_per_s']:9.1f} "

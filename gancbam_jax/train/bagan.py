@@ -3,6 +3,11 @@
 For a real batch (x, y) of size B and n classes, D's batch is x plus F = ceil(B / n) fakes G(z),
 z ~ N(mu_c, Sigma_c) with c uniform, labelled FAKE (= n): fakes are F / (B + F) of it, BAGAN's
 "1/(n+1)". Every image of that batch passes through DiffAugment (transforms.py) before D sees it.
+
+Data parallel over k devices, the conditioning classes, latents, fakes and D's batches are split
+along the batch axis like the real batch, so each device generates and scores its share instead
+of all of them. F is then rounded up to a multiple of k (B already is one): at B = 16, n = 2 it
+stays 8 for k <= 8; at B = 24, n = 2, k = 8 it is 16, fakes 2/5 of D's batch instead of 1/3.
 - D step: D minimises the (n+1)-way softmax cross-entropy on its batch. Fakes come from G in
   inference mode, as Keras BAGAN's `generator.predict` makes them, and carry no gradient to G.
 - G step: a batch of the same composition, the same real x with F new fakes (conditioning
@@ -51,9 +56,19 @@ class GanState:
     return self.discriminator.step
 
 
-def fakes_per_batch(batch_size: int, n_classes: int) -> int:
-  """F = ceil(B / n): the fakes added to a real batch of B, making them 1/(n+1) of D's batch."""
-  return math.ceil(batch_size / n_classes)
+def fakes_per_batch(batch_size: int, n_classes: int, devices: int = 1) -> int:
+  """F = ceil(B / n), rounded up to a multiple of `devices`: the fakes added to a real batch of B,
+  about 1/(n+1) of D's batch, and split evenly over the devices as the real batch is."""
+  return math.ceil(math.ceil(batch_size / n_classes) / devices) * devices
+
+
+def _split(tree, sharding: NamedSharding | None):
+  """Constrains arrays of batch-leading shape to `sharding` (split along 'data'); unchanged without one."""
+  return tree if sharding is None else jax.lax.with_sharding_constraint(tree, sharding)
+
+
+def _fakes_for(x_real: jax.Array, n_classes: int, sharding: NamedSharding | None) -> int:
+  return fakes_per_batch(x_real.shape[0], n_classes, 1 if sharding is None else sharding.num_devices)
 
 
 def discriminator_batch(real_images: jax.Array, real_labels: jax.Array, fake_images: jax.Array,
@@ -80,11 +95,11 @@ def _generate(generator: TrainState, params: Any, z: jax.Array, train: bool):
 
 
 def _fake_latents(key: jax.Array, count: int, latent_mean: jax.Array, latent_scale: jax.Array,
-                  n_classes: int) -> tuple[jax.Array, jax.Array]:
-  """`count` conditioning classes and their latents z ~ N(mu_c, Sigma_c)."""
+                  n_classes: int, sharding: NamedSharding | None = None) -> tuple[jax.Array, jax.Array]:
+  """`count` conditioning classes and their latents z ~ N(mu_c, Sigma_c), split over devices by `sharding`."""
   k_class, k_latent = jax.random.split(key)
-  classes = conditioning_classes(k_class, count, n_classes)
-  return classes, sample_latents(k_latent, latent_mean, latent_scale, classes)
+  classes = _split(conditioning_classes(k_class, count, n_classes), sharding)
+  return classes, _split(sample_latents(k_latent, latent_mean, latent_scale, classes), sharding)
 
 
 def discriminator_logits(discriminator: TrainState, params: Any, images: jax.Array, key: jax.Array,
@@ -101,12 +116,14 @@ def discriminator_logits(discriminator: TrainState, params: Any, images: jax.Arr
 
 def discriminator_update(generator: TrainState, discriminator: TrainState, x_real: jax.Array, y_real: jax.Array,
                          key: jax.Array, latent_mean: jax.Array, latent_scale: jax.Array, n_classes: int,
-                         policy: tuple[str, ...] = ()) -> tuple[TrainState, dict]:
+                         policy: tuple[str, ...] = (),
+                         batch_sharding: NamedSharding | None = None) -> tuple[TrainState, dict]:
   """D's step on the real batch plus F = ceil(B / n) fakes labelled FAKE; G is not changed."""
   k_fake, k_discriminator = jax.random.split(key)
-  _, z = _fake_latents(k_fake, fakes_per_batch(x_real.shape[0], n_classes), latent_mean, latent_scale, n_classes)
-  x_fake = jax.lax.stop_gradient(_generate(generator, generator.params, z, train=False)[0])
-  x_d, y_d = discriminator_batch(x_real, y_real, x_fake, n_classes)
+  _, z = _fake_latents(k_fake, _fakes_for(x_real, n_classes, batch_sharding), latent_mean, latent_scale, n_classes,
+                       batch_sharding)
+  x_fake = jax.lax.stop_gradient(_split(_generate(generator, generator.params, z, train=False)[0], batch_sharding))
+  x_d, y_d = _split(discriminator_batch(x_real, y_real, x_fake, n_classes), batch_sharding)
 
   def loss_fn(params):
     logits, updates = discriminator_logits(discriminator, params, x_d, k_discriminator, policy)
@@ -123,27 +140,29 @@ def discriminator_update(generator: TrainState, discriminator: TrainState, x_rea
 
 def generator_loss(params: Any, generator: TrainState, discriminator: TrainState, x_real: jax.Array,
                    y_real: jax.Array, z: jax.Array, classes: jax.Array, key: jax.Array, n_classes: int,
-                   policy: tuple[str, ...] = ()) -> tuple[jax.Array, dict]:
+                   policy: tuple[str, ...] = (), batch_sharding: NamedSharding | None = None) -> tuple[jax.Array, dict]:
   """G's loss: its fakes G(z), after the real batch in a batch composed like D's, classified as `classes`.
 
   `key` draws D's augmentation and dropout. Returns the loss and G's updated batch statistics;
   D's are discarded.
   """
   fakes, updates = _generate(generator, params, z, train=True)
-  x_d, _ = discriminator_batch(x_real, y_real, fakes, n_classes)
+  x_d, _ = _split(discriminator_batch(x_real, y_real, _split(fakes, batch_sharding), n_classes), batch_sharding)
   logits, _ = discriminator_logits(discriminator, discriminator.params, x_d, key, policy)
   return _cross_entropy(logits[x_real.shape[0]:], classes), updates
 
 
 def generator_update(generator: TrainState, discriminator: TrainState, x_real: jax.Array, y_real: jax.Array,
                      key: jax.Array, latent_mean: jax.Array, latent_scale: jax.Array, n_classes: int,
-                     policy: tuple[str, ...] = ()) -> tuple[TrainState, jax.Array]:
+                     policy: tuple[str, ...] = (),
+                     batch_sharding: NamedSharding | None = None) -> tuple[TrainState, jax.Array]:
   """G's step on F = ceil(B / n) new fakes against D (see `generator_loss`); D is not changed."""
   k_fake, k_discriminator = jax.random.split(key)
-  classes, z = _fake_latents(k_fake, fakes_per_batch(x_real.shape[0], n_classes), latent_mean, latent_scale,
-                             n_classes)
+  classes, z = _fake_latents(k_fake, _fakes_for(x_real, n_classes, batch_sharding), latent_mean, latent_scale,
+                             n_classes, batch_sharding)
   (loss, updates), grads = jax.value_and_grad(generator_loss, has_aux=True)(
-      generator.params, generator, discriminator, x_real, y_real, z, classes, k_discriminator, n_classes, policy)
+      generator.params, generator, discriminator, x_real, y_real, z, classes, k_discriminator, n_classes, policy,
+      batch_sharding)
   return generator.apply_gradients(grads=grads, batch_stats=updates["batch_stats"]), loss
 
 
@@ -159,8 +178,8 @@ def bagan_step(state: GanState, key: jax.Array, images: jax.Array, labels: jax.A
   k_batch, k_discriminator, k_generator = jax.random.split(key, 3)
   x_real, y_real = draw_batch(k_batch, images, labels, batch_size, batch_sharding, bootstrap)
   discriminator, metrics = discriminator_update(state.generator, state.discriminator, x_real, y_real, k_discriminator,
-                                                latent_mean, latent_scale, n_classes, policy)
+                                                latent_mean, latent_scale, n_classes, policy, batch_sharding)
   generator, g_loss = generator_update(state.generator, discriminator, x_real, y_real, k_generator, latent_mean,
-                                       latent_scale, n_classes, policy)
+                                       latent_scale, n_classes, policy, batch_sharding)
   finite = jnp.isfinite(metrics["d_loss"]) & jnp.isfinite(g_loss) & all_finite((generator.params, discriminator.params))
   return GanState(generator=generator, discriminator=discriminator), {**metrics, "g_loss": g_loss, "finite": finite}

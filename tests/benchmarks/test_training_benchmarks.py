@@ -89,6 +89,9 @@ def test_scaling_reports_efficiency_against_one_device(tmp_path):
   assert (one["devices"], one["global_batch"], two["devices"], two["global_batch"]) == (1, 4, 2, 8)
   assert one["scaling_efficiency"] == pytest.approx(1.0)
   assert two["scaling_efficiency"] == pytest.approx(two["images_per_s"] / (2 * one["images_per_s"]))
+  # The batch is split: each of the 2 devices does the work of the 1-device step at the same per-device batch.
+  assert two["work_split"] == pytest.approx(one["flops_per_device"] / two["flops_per_device"])
+  assert two["work_split"] == pytest.approx(1.0, abs=0.02)
   assert report["simulated_cpu_devices"] is True
 
 
