@@ -4,10 +4,6 @@ For a real batch (x, y) of size B and n classes, D's batch is x plus F = ceil(B 
 z ~ N(mu_c, Sigma_c) with c uniform, labelled FAKE (= n): fakes are F / (B + F) of it, BAGAN's
 "1/(n+1)". Every image of that batch passes through DiffAugment (transforms.py) before D sees it.
 
-Data parallel over k devices, the conditioning classes, latents, fakes and D's batches are split
-along the batch axis like the real batch, so each device generates and scores its share instead
-of all of them. F is then rounded up to a multiple of k (B already is one): at B = 16, n = 2 it
-stays 8 for k <= 8; at B = 24, n = 2, k = 8 it is 16, fakes 2/5 of D's batch instead of 1/3.
 - D step: D minimises the (n+1)-way softmax cross-entropy on its batch. Fakes come from G in
   inference mode, as Keras BAGAN's `generator.predict` makes them, and carry no gradient to G.
 - G step: a batch of the same composition, the same real x with F new fakes (conditioning
@@ -24,6 +20,11 @@ inside a batch composed like D's own makes G's loss the loss D's step is trained
 same function of the same kind of batch (a test checks they agree). Scoring them with D in
 inference mode would use running statistics that start as the encoder's real-only ones and lag
 the mixed batches D trains on.
+
+Data parallel over k devices, the conditioning classes, latents, fakes and D's batches are split
+along the batch axis like the real batch, so each device generates and scores its share instead
+of all of them. F is then rounded up to a multiple of k (B already is one): at B = 16, n = 2 it
+stays 8 for k <= 8; at B = 24, n = 2, k = 8 it is 16, fakes 2/5 of D's batch instead of 1/3.
 """
 
 from __future__ import annotations
