@@ -41,6 +41,7 @@ from jax.sharding import NamedSharding
 from gancbam_jax.models import fake_label
 from gancbam_jax.train.batches import draw_batch
 from gancbam_jax.train.gaussians import sample_latents
+from gancbam_jax.train.parallel import split_batch
 from gancbam_jax.train.state import TrainState, all_finite
 from gancbam_jax.train.transforms import diff_augment
 
@@ -61,11 +62,6 @@ def fakes_per_batch(batch_size: int, n_classes: int, devices: int = 1) -> int:
   """F = ceil(B / n), rounded up to a multiple of `devices`: the fakes added to a real batch of B,
   about 1/(n+1) of D's batch, and split evenly over the devices as the real batch is."""
   return math.ceil(math.ceil(batch_size / n_classes) / devices) * devices
-
-
-def _split(tree, sharding: NamedSharding | None):
-  """Constrains arrays of batch-leading shape to `sharding` (split along 'data'); unchanged without one."""
-  return tree if sharding is None else jax.lax.with_sharding_constraint(tree, sharding)
 
 
 def _fakes_for(x_real: jax.Array, n_classes: int, sharding: NamedSharding | None) -> int:
@@ -99,8 +95,8 @@ def _fake_latents(key: jax.Array, count: int, latent_mean: jax.Array, latent_sca
                   n_classes: int, sharding: NamedSharding | None = None) -> tuple[jax.Array, jax.Array]:
   """`count` conditioning classes and their latents z ~ N(mu_c, Sigma_c), split over devices by `sharding`."""
   k_class, k_latent = jax.random.split(key)
-  classes = _split(conditioning_classes(k_class, count, n_classes), sharding)
-  return classes, _split(sample_latents(k_latent, latent_mean, latent_scale, classes), sharding)
+  classes = split_batch(conditioning_classes(k_class, count, n_classes), sharding)
+  return classes, split_batch(sample_latents(k_latent, latent_mean, latent_scale, classes), sharding)
 
 
 def discriminator_logits(discriminator: TrainState, params: Any, images: jax.Array, key: jax.Array,
@@ -123,8 +119,8 @@ def discriminator_update(generator: TrainState, discriminator: TrainState, x_rea
   k_fake, k_discriminator = jax.random.split(key)
   _, z = _fake_latents(k_fake, _fakes_for(x_real, n_classes, batch_sharding), latent_mean, latent_scale, n_classes,
                        batch_sharding)
-  x_fake = jax.lax.stop_gradient(_split(_generate(generator, generator.params, z, train=False)[0], batch_sharding))
-  x_d, y_d = _split(discriminator_batch(x_real, y_real, x_fake, n_classes), batch_sharding)
+  x_fake = jax.lax.stop_gradient(_generate(generator, generator.params, z, train=False)[0])
+  x_d, y_d = split_batch(discriminator_batch(x_real, y_real, x_fake, n_classes), batch_sharding)
 
   def loss_fn(params):
     logits, updates = discriminator_logits(discriminator, params, x_d, k_discriminator, policy)
@@ -148,7 +144,7 @@ def generator_loss(params: Any, generator: TrainState, discriminator: TrainState
   D's are discarded.
   """
   fakes, updates = _generate(generator, params, z, train=True)
-  x_d, _ = _split(discriminator_batch(x_real, y_real, _split(fakes, batch_sharding), n_classes), batch_sharding)
+  x_d, _ = split_batch(discriminator_batch(x_real, y_real, fakes, n_classes), batch_sharding)
   logits, _ = discriminator_logits(discriminator, discriminator.params, x_d, key, policy)
   return _cross_entropy(logits[x_real.shape[0]:], classes), updates
 

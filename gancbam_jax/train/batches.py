@@ -12,6 +12,8 @@ from __future__ import annotations
 import jax
 from jax.sharding import NamedSharding
 
+from gancbam_jax.train.parallel import split_batch
+
 
 def draws_with_replacement(set_size: int, batch_size: int, bootstrap: bool = False) -> bool:
   """Whether a batch from a set of `set_size` repeats slices: asked for, or the set is smaller than the batch."""
@@ -35,7 +37,4 @@ def draw_batch(key: jax.Array, images: jax.Array, labels: jax.Array, batch_size:
   """
   replace = draws_with_replacement(images.shape[0], batch_size, bootstrap)
   index = jax.random.choice(key, images.shape[0], (batch_size,), replace=replace)
-  x, y = images[index], labels[index]
-  if sharding is not None:
-    x, y = jax.lax.with_sharding_constraint((x, y), sharding)
-  return x, y
+  return split_batch((images[index], labels[index]), sharding)

@@ -50,6 +50,11 @@ def batch_sharded(mesh: Mesh) -> NamedSharding:
   return NamedSharding(mesh, PartitionSpec(DATA_AXIS))
 
 
+def split_batch(tree, sharding: NamedSharding | None):
+  """Inside a jitted step: constrains batch-leading arrays to `sharding` (split along 'data'); unchanged for None."""
+  return tree if sharding is None else jax.lax.with_sharding_constraint(tree, sharding)
+
+
 def replicate(tree, mesh: Mesh):
   """Copies a pytree of arrays to every device of the mesh.
 
