@@ -172,7 +172,8 @@ def get_eval_config() -> ml_collections.ConfigDict:
 def get_config() -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict()
   config.seed = 0
-  # True on a multi-host job: jax.distributed.initialize() reads the coordinator from the environment.
+  # True in a multi-process job (several hosts, or several processes on one): jax.distributed.initialize() reads
+  # the job from a cluster JAX detects, or from JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES and JAX_PROCESS_ID.
   config.distributed = False
   # JAX's persistent compilation cache in <data.cache_dir>/jax-compile: the next run with the same shapes (a
   # resume, another fold, method or sweep value) reads its compiled functions back instead of compiling them.

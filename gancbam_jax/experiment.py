@@ -139,14 +139,16 @@ def saved_fold(workdir: pathlib.Path) -> tuple[int, int] | None:
   return (split["fold"], split["folds"]) if "fold" in split else None
 
 
-def evaluate_workdir(workdir: str | pathlib.Path) -> dict:
+def evaluate_workdir(workdir: str | pathlib.Path, distributed: bool = False) -> dict:
   """Recomputes results.json, figures and report.md of a finished run from its checkpoints, without training.
 
   `workdir` is a single-split run, a cross-validation (every fold and the pooled results), or one
-  fold's directory of a cross-validation.
+  fold's directory of a cross-validation. The evaluation is one process on this machine's devices
+  unless `distributed`, whatever the training was: checkpoints of a multi-process run restore in one.
   """
   workdir = pathlib.Path(workdir).expanduser().resolve()
   config = read_run_config(workdir)
+  config.distributed = distributed
   fold = saved_fold(workdir)
   if config.eval.folds > 1 and fold is None:
     return cross_validate(config, workdir, restore_only=True)

@@ -15,6 +15,7 @@ from ml_collections import config_flags
 
 from gancbam_jax import cli, compile_cache
 from gancbam_jax.experiment import headline, run_experiment
+from gancbam_jax.train import parallel
 
 _DEFAULT_CONFIG = pathlib.Path(__file__).resolve().parents[1] / "configs" / "default.py"
 _CONFIG = config_flags.DEFINE_config_file("config", str(_DEFAULT_CONFIG), "Training config file (configs/*.py).")
@@ -28,6 +29,8 @@ def main(argv):
     results = run_experiment(_CONFIG.value, _WORKDIR.value)
   except cli.RUN_ERRORS as e:
     sys.exit(f"error: {e}")
+  if not parallel.is_chief():
+    return  # in a multi-process job the chief (process 0) reports for all
   workdir = pathlib.Path(_WORKDIR.value).expanduser().resolve()
   print(headline(results))
   print(f"run directory: {workdir} (report: {workdir / 'report.md'})")

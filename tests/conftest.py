@@ -29,9 +29,9 @@ TESTS = pathlib.Path(__file__).resolve().parent
 # each taking whole files; --no-loadscope-reorder keeps this order instead of xdist's most-tests-first)
 # finish together instead of one running a long module alone at the end. The first trains the
 # shared smoke run, which the detector and export modules later read.
-SLOW_MODULES = ("test_experiment.py", "train/test_resume.py", "detect/test_every_detector.py",
-                "train/test_pipeline.py", "test_file_formats_end_to_end.py", "compare/test_compare.py",
-                "data/test_phantom_oracle.py")
+SLOW_MODULES = ("test_experiment.py", "train/test_resume.py", "train/test_distributed.py",
+                "detect/test_every_detector.py", "train/test_pipeline.py", "test_file_formats_end_to_end.py",
+                "compare/test_compare.py", "data/test_phantom_oracle.py")
 
 
 def pytest_collection_modifyitems(items):

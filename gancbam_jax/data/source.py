@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import pathlib
 
+import filelock
 import ml_collections
 
 from gancbam_jax.data import layouts
@@ -58,8 +59,12 @@ def dataset_root(data: ml_collections.ConfigDict) -> pathlib.Path:
   spec = data.phantom
   name = f"{phantom_name(spec)}-n{spec.n}-seed{spec.seed}-v{phantom.GENERATOR_VERSION}"
   root = resolve_cache_dir(data.cache_dir) / "phantom" / name
-  if not (root / layouts.KAGGLE_TABLE).is_file():
-    phantom.write_dataset(root, n=spec.n, seed=spec.seed, preset=phantom_parameters(spec))
+  root.parent.mkdir(parents=True, exist_ok=True)
+  # The processes of a multi-process job (and parallel runs sharing a cache) generate it once: the
+  # others wait, where writing together each would replace what the other is writing.
+  with filelock.FileLock(f"{root}.lock"):
+    if not (root / layouts.KAGGLE_TABLE).is_file():
+      phantom.write_dataset(root, n=spec.n, seed=spec.seed, preset=phantom_parameters(spec))
   return root
 
 

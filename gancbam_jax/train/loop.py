@@ -88,7 +88,10 @@ class Stage:
                                "(launch/train.py with the same --workdir resumes it)")
 
   def _tree(self, state, key, extras) -> dict:
-    return {"train": serialization.to_state_dict(state), "key": jax.random.key_data(key), "extras": extras}
+    # The key data as a host array: every process holds the same key, and Orbax writes a host array
+    # once, where a key on one local device is an array it cannot save from several processes.
+    return {"train": serialization.to_state_dict(state), "key": np.asarray(jax.random.key_data(key)),
+            "extras": extras}
 
   def save(self, step: int, state, key: jax.Array, extras: dict | None = None) -> None:
     self.checkpoints.save(step, self._tree(state, key, extras or {}), {**self.meta, "stage": self.name, "step": step})
@@ -100,10 +103,10 @@ class Stage:
       return None
     step, tree, _ = restored
     state = serialization.from_state_dict(state, tree["train"])
-    # Orbax puts the key data on one device (the `like` key's), while the state is placed on the
-    # mesh: a committed key on device 0 then meets a state on devices 0..n-1 and jit refuses the
-    # pair. Brought back to the host it is uncommitted, as a fresh key is, and goes where the step needs it.
-    key = jax.random.wrap_key_data(np.asarray(tree["key"]), impl=jax.random.key_impl(key))
+    # The key data comes back as the host array it was saved as, so the key is uncommitted, as a fresh
+    # one is, and goes where the step needs it (committed to device 0, it met a state on devices 0..n-1
+    # and jit refused the pair).
+    key = jax.random.wrap_key_data(tree["key"], impl=jax.random.key_impl(key))
     logging.info("stage %s: resuming from the checkpoint at step %d", self.name, step)
     return step, state, key, tree["extras"]
 

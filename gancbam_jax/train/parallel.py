@@ -9,6 +9,7 @@ batch, so a step computes the same numbers on 1 device as on 4, up to summation 
 from __future__ import annotations
 
 import functools
+import os
 
 import jax
 import numpy as np
@@ -17,13 +18,32 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 DATA_AXIS = "data"
 
 
-def initialize_distributed(enabled: bool) -> None:
-  """Joins a multi-host job (coordinator and process ids from the environment, as JAX reads them).
+# Where a launcher that JAX does not detect (SLURM, Open MPI, Kubernetes and Cloud TPU it does) states
+# the job: JAX itself reads only the coordinator's address from its environment (JAX_COORDINATOR_ADDRESS).
+PROCESS_COUNT_VARIABLE = "JAX_NUM_PROCESSES"
+PROCESS_ID_VARIABLE = "JAX_PROCESS_ID"
 
-  Must run before any device is used. A no-op when `enabled` is false: one host, all local devices.
+
+def _environment_int(name: str) -> int | None:
+  value = os.environ.get(name)
+  if value is None:
+    return None
+  try:
+    return int(value)
+  except ValueError:
+    raise ValueError(f"environment variable {name}={value!r} must be an integer") from None
+
+
+def initialize_distributed(enabled: bool) -> None:
+  """Joins a multi-process job; a no-op when `enabled` is false (one process, all local devices).
+
+  The coordinator, process count and process id come from the cluster JAX detects, or from
+  JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES and JAX_PROCESS_ID (e.g. several processes on one
+  machine). Must run before any device is used.
   """
   if enabled:
-    jax.distributed.initialize()
+    jax.distributed.initialize(num_processes=_environment_int(PROCESS_COUNT_VARIABLE),
+                               process_id=_environment_int(PROCESS_ID_VARIABLE))
 
 
 def is_chief() -> bool:
