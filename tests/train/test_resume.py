@@ -7,6 +7,7 @@ placed on the mesh again, and its PRNG key must go with it (on one device it tri
 import json
 import os
 import pathlib
+import shutil
 import signal
 import subprocess
 import sys
@@ -79,36 +80,44 @@ def uninterrupted(dataset_cache, tmp_path_factory) -> pathlib.Path:
   return workdir
 
 
-def test_killed_and_resumed_run_matches_an_uninterrupted_one(uninterrupted, tmp_path):
-  killed_at = _kill_mid_autoencoder_stage(tmp_path)
+@pytest.fixture(scope="module")
+def killed(dataset_cache, tmp_path_factory) -> tuple[pathlib.Path, int]:
+  """A run killed mid-autoencoder-stage, and its latest checkpoint's step; tests resume copies of it."""
+  del dataset_cache
+  workdir = tmp_path_factory.mktemp("killed")
+  return workdir, _kill_mid_autoencoder_stage(workdir)
+
+
+def test_killed_and_resumed_run_matches_an_uninterrupted_one(uninterrupted, killed, tmp_path):
+  workdir, killed_at = shutil.copytree(killed[0], tmp_path / "run"), killed[1]
   assert KILL_AFTER_CHECKPOINT <= killed_at < AE_STEPS, "the kill did not land mid-stage"
-  assert not (tmp_path / "checkpoints" / "bagan").exists()
-  _train(tmp_path)
+  assert not (workdir / "checkpoints" / "bagan").exists()
+  _train(workdir)
 
   for stage in ("autoencoder", "bagan"):
-    assert max(_checkpoint_steps(tmp_path, stage)) == max(_checkpoint_steps(uninterrupted, stage))
-    _assert_trees_equal(_final_state(tmp_path, stage), _final_state(uninterrupted, stage), stage)
-  with np.load(tmp_path / "augmentation" / "synthetic.npz") as resumed, \
+    assert max(_checkpoint_steps(workdir, stage)) == max(_checkpoint_steps(uninterrupted, stage))
+    _assert_trees_equal(_final_state(workdir, stage), _final_state(uninterrupted, stage), stage)
+  with np.load(workdir / "augmentation" / "synthetic.npz") as resumed, \
        np.load(uninterrupted / "augmentation" / "synthetic.npz") as reference:
     np.testing.assert_array_equal(resumed["images"], reference["images"])
 
   # Each (stage, step) is logged once, with the uninterrupted run's values.
-  records = lambda workdir: [{k: v for k, v in json.loads(line).items() if k not in ("time", "steps_per_s")}
-                             for line in (workdir / "metrics.jsonl").read_text().splitlines()]
-  assert records(tmp_path) == records(uninterrupted)
+  records = lambda run: [{k: v for k, v in json.loads(line).items() if k not in ("time", "steps_per_s")}
+                             for line in (run / "metrics.jsonl").read_text().splitlines()]
+  assert records(workdir) == records(uninterrupted)
 
 
-def test_a_run_whose_latest_checkpoint_was_cut_short_resumes_from_the_one_before(uninterrupted, tmp_path):
-  killed_at = _kill_mid_autoencoder_stage(tmp_path)
-  step_dir = tmp_path / "checkpoints" / "autoencoder" / str(killed_at)
+def test_a_run_whose_latest_checkpoint_was_cut_short_resumes_from_the_one_before(uninterrupted, killed, tmp_path):
+  workdir, killed_at = shutil.copytree(killed[0], tmp_path / "run"), killed[1]
+  step_dir = workdir / "checkpoints" / "autoencoder" / str(killed_at)
   victim = max((p for p in step_dir.rglob("*") if p.is_file()), key=lambda p: p.stat().st_size)
   victim.write_bytes(victim.read_bytes()[: victim.stat().st_size // 2])
 
-  result = subprocess.run(_command(tmp_path), capture_output=True, text=True, timeout=TIMEOUT_S, env=ENV)
+  result = subprocess.run(_command(workdir), capture_output=True, text=True, timeout=TIMEOUT_S, env=ENV)
   assert result.returncode == 0, result.stderr[-3000:]
   assert f"checkpoint step {killed_at} in" in result.stderr and "cannot be read back" in result.stderr
   assert "Traceback" not in result.stderr
-  assert (tmp_path / "checkpoints" / "autoencoder.damaged").is_dir()
+  assert (workdir / "checkpoints" / "autoencoder.damaged").is_dir()
   # Resumed from an earlier step, the run still ends where the uninterrupted one does.
   for stage in ("autoencoder", "bagan"):
-    _assert_trees_equal(_final_state(tmp_path, stage), _final_state(uninterrupted, stage), stage)
+    _assert_trees_equal(_final_state(workdir, stage), _final_state(uninterrupted, stage), stage)
