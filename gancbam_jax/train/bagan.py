@@ -64,10 +64,6 @@ def fakes_per_batch(batch_size: int, n_classes: int, devices: int = 1) -> int:
   return math.ceil(math.ceil(batch_size / n_classes) / devices) * devices
 
 
-def _fakes_for(x_real: jax.Array, n_classes: int, sharding: NamedSharding | None) -> int:
-  return fakes_per_batch(x_real.shape[0], n_classes, 1 if sharding is None else sharding.num_devices)
-
-
 def discriminator_batch(real_images: jax.Array, real_labels: jax.Array, fake_images: jax.Array,
                         n_classes: int) -> tuple[jax.Array, jax.Array]:
   """D's training batch: real images with their classes, then fakes with the FAKE class."""
@@ -91,9 +87,12 @@ def _generate(generator: TrainState, params: Any, z: jax.Array, train: bool):
   return generator.apply_fn(variables, z, train=False), None
 
 
-def _fake_latents(key: jax.Array, count: int, latent_mean: jax.Array, latent_scale: jax.Array,
+def _fake_latents(key: jax.Array, x_real: jax.Array, latent_mean: jax.Array, latent_scale: jax.Array,
                   n_classes: int, sharding: NamedSharding | None = None) -> tuple[jax.Array, jax.Array]:
-  """`count` conditioning classes and their latents z ~ N(mu_c, Sigma_c), split over devices by `sharding`."""
+  """The conditioning classes and latents z ~ N(mu_c, Sigma_c) of the F fakes that join the real batch
+  `x_real`, split over devices by `sharding`."""
+  devices = 1 if sharding is None else sharding.num_devices
+  count = fakes_per_batch(x_real.shape[0], n_classes, devices)
   k_class, k_latent = jax.random.split(key)
   classes = split_batch(conditioning_classes(k_class, count, n_classes), sharding)
   return classes, split_batch(sample_latents(k_latent, latent_mean, latent_scale, classes), sharding)
@@ -117,8 +116,7 @@ def discriminator_update(generator: TrainState, discriminator: TrainState, x_rea
                          batch_sharding: NamedSharding | None = None) -> tuple[TrainState, dict]:
   """D's step on the real batch plus F = ceil(B / n) fakes labelled FAKE; G is not changed."""
   k_fake, k_discriminator = jax.random.split(key)
-  _, z = _fake_latents(k_fake, _fakes_for(x_real, n_classes, batch_sharding), latent_mean, latent_scale, n_classes,
-                       batch_sharding)
+  _, z = _fake_latents(k_fake, x_real, latent_mean, latent_scale, n_classes, batch_sharding)
   x_fake = jax.lax.stop_gradient(_generate(generator, generator.params, z, train=False)[0])
   x_d, y_d = split_batch(discriminator_batch(x_real, y_real, x_fake, n_classes), batch_sharding)
 
@@ -155,8 +153,7 @@ def generator_update(generator: TrainState, discriminator: TrainState, x_real: j
                      batch_sharding: NamedSharding | None = None) -> tuple[TrainState, jax.Array]:
   """G's step on F = ceil(B / n) new fakes against D (see `generator_loss`); D is not changed."""
   k_fake, k_discriminator = jax.random.split(key)
-  classes, z = _fake_latents(k_fake, _fakes_for(x_real, n_classes, batch_sharding), latent_mean, latent_scale,
-                             n_classes, batch_sharding)
+  classes, z = _fake_latents(k_fake, x_real, latent_mean, latent_scale, n_classes, batch_sharding)
   (loss, updates), grads = jax.value_and_grad(generator_loss, has_aux=True)(
       generator.params, generator, discriminator, x_real, y_real, z, classes, k_discriminator, n_classes, policy,
       batch_sharding)

@@ -11,6 +11,7 @@ import optax
 import pytest
 
 from gancbam_jax import models
+from gancbam_jax.train import parallel
 from gancbam_jax.train.bagan import (
     GanState,
     bagan_step,
@@ -21,7 +22,6 @@ from gancbam_jax.train.bagan import (
     fakes_per_batch,
     generator_loss,
 )
-from gancbam_jax.train import parallel
 from gancbam_jax.train.batches import draw_batch
 from gancbam_jax.train.gaussians import fit_class_gaussians
 from gancbam_jax.train.state import adam, create_train_state
