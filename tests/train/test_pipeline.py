@@ -12,7 +12,7 @@ from gancbam_jax.train import ConfigError, NonFiniteLossError, fakes_per_batch, 
 from gancbam_jax.train.augment import SyntheticImages
 from gancbam_jax.train.checkpoints import StageCheckpoints
 from gancbam_jax.train.metrics_log import read_metrics
-from gancbam_jax.train.pipeline import prepare_run
+from gancbam_jax.train.pipeline import TrainedStages, prepare_run
 
 # 1 and 4 devices sum gradients and batch statistics in different orders, so they differ in the
 # last bits. On the first step (same parameters, same batch) that is all: within 1e-6. The
@@ -125,8 +125,13 @@ def test_bfloat16_compute_trains_with_float32_parameters(dataset_cache, tmp_path
   del dataset_cache
   config = smoke_config(num_devices=1, gan_steps=2)
   config.model.dtype = "bfloat16"  # configs/gpu.py's compute dtype, checked here on CPU
-  summary = train(config, tmp_path)
-  assert all(np.isfinite(v) for s in summary["stages"] for v in s["final_metrics"].values())
+  run = prepare_run(config, tmp_path)
+  try:
+    stages = TrainedStages(run)
+    _ = stages.gan  # the autoencoder and BAGAN: every network there is
+  finally:
+    run.log.close()
+  assert all(np.isfinite(v) for s in stages.summary["stages"] for v in s["final_metrics"].values())
   checkpoints = StageCheckpoints(tmp_path / "checkpoints" / "bagan")
   restored = checkpoints.read_arrays(checkpoints.latest_step())
   dtypes = {np.asarray(leaf).dtype for leaf in jax.tree.leaves(restored["train"]["generator"]["params"])}

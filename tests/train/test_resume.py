@@ -21,7 +21,7 @@ from gancbam_jax.train.checkpoints import StageCheckpoints
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 # The smoke config with an autoencoder stage long enough to be killed in the middle of it.
-AE_STEPS = 40
+AE_STEPS = 24
 KILL_AFTER_CHECKPOINT = 8
 ARGS = ["--config", str(REPO / "configs" / "smoke.py"), f"--config.train.ae_steps={AE_STEPS}",
         "--config.train.checkpoint_every=4", "--config.train.log_every=4",
