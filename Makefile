@@ -39,9 +39,11 @@ bench: install
 	$(PY) benchmarks/train_step.py --json $(BENCH_DIR)/train_step.json
 	$(PY) benchmarks/torch_peer.py --json $(BENCH_DIR)/torch_peer.json
 	$(PY) benchmarks/scaling.py --json $(BENCH_DIR)/scaling.json
+	$(PY) benchmarks/compile_cache.py --json $(BENCH_DIR)/compile_cache.json
 	$(PY) benchmarks/inference.py --json $(BENCH_DIR)/inference.json
 	$(PY) benchmarks/collect.py --tag $$($(PY) benchmarks/devices.py) train_step=$(BENCH_DIR)/train_step.json \
-		torch_peer=$(BENCH_DIR)/torch_peer.json scaling=$(BENCH_DIR)/scaling.json inference=$(BENCH_DIR)/inference.json
+		torch_peer=$(BENCH_DIR)/torch_peer.json scaling=$(BENCH_DIR)/scaling.json \
+		compile_cache=$(BENCH_DIR)/compile_cache.json inference=$(BENCH_DIR)/inference.json
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) $(BENCH_DIR) .pytest_cache

@@ -81,8 +81,16 @@ def inference_table(report: dict) -> list[str]:
   return _table(["detector", "batch 1 p50 ms", "p95 ms", "p99 ms", "batch 64 images/s", "batch 256 images/s"], rows)
 
 
+def compile_cache_table(report: dict) -> list[str]:
+  rows = [[f"{r['run'] + 1}", _number(r["wall_s"]), _number(r["compile_seconds"]), _percent(r["compile_ratio"]),
+           f"{r['hits']} of {r['requests']}"] for r in report["rows"]]
+  return [f"`{report['config']}` trained and evaluated in fresh processes sharing one cache directory, empty before "
+          "run 1. Compile s: XLA compiling, or reading the executable back from the cache.", "",
+          *_table(["run", "wall s", "compile s", "of run 1's", "read from the cache"], rows)]
+
+
 TABLES = {"train_step": train_step_table, "torch_peer": torch_peer_table, "scaling": scaling_table,
-          "inference": inference_table}
+          "inference": inference_table, "compile_cache": compile_cache_table}
 
 
 def render(tag: str, results: dict) -> str:

@@ -35,10 +35,12 @@ def test_a_function_compiled_again_is_read_back_from_the_directory(tmp_path, res
   written = compile_counts()
   compiled = written.requests - first.requests
   assert compiled >= 1 and written.hits == first.hits
+  assert written.compile_seconds > first.compile_seconds
   assert any(directory.iterdir()), "the compiled executables were not written"
   _compile_fresh(0.125)
   read = compile_counts()
   assert read.hits - written.hits == compiled == read.requests - written.requests
+  assert read.compile_seconds > written.compile_seconds  # a read from the cache is timed as its compilation
   assert summary_line().startswith(f"compile cache {directory}: ")
 
 
