@@ -36,8 +36,10 @@ _COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"
 
 @dataclasses.dataclass
 class CompileCounts:
-  """Compilations this process looked up in the persistent cache, how many it found, the time that saved,
-  and the time its compilations took (reading an executable from the cache included)."""
+  """This process's compilations: looked up in the persistent cache, found there, time saved, time taken.
+
+  compile_seconds counts every compilation, a read from the cache in its place included.
+  """
 
   requests: int = 0
   hits: int = 0

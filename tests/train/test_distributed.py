@@ -24,7 +24,7 @@ REPO = pathlib.Path(__file__).resolve().parents[2]
 PROCESSES = 2
 DEVICES_PER_PROCESS = 2
 # The smoke config scored by BAGAN's discriminator: the autoencoder and BAGAN train sharded over the job, and the
-# classifier stage, which shards its batches the same way, is left out (a third of the run's compile time).
+# classifier stage, which shards its batches the same way, is left out (a quarter of the run's training time).
 ARGS = ["--config", str(REPO / "configs" / "smoke.py"), "--config.distributed=True", "--config.train.log_every=1",
         "--config.detect.method=discriminator"]
 TIMEOUT_S = 600

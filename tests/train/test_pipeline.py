@@ -128,7 +128,7 @@ def test_bfloat16_compute_trains_with_float32_parameters(dataset_cache, tmp_path
   run = prepare_run(config, tmp_path)
   try:
     stages = TrainedStages(run)
-    _ = stages.gan  # the autoencoder and BAGAN: every network there is
+    _ = stages.gan  # the autoencoder, G and D; the classifier is D's trunk with another head
   finally:
     run.log.close()
   assert all(np.isfinite(v) for s in stages.summary["stages"] for v in s["final_metrics"].values())
