@@ -25,8 +25,9 @@ PROCESSES = 2
 DEVICES_PER_PROCESS = 2
 # The smoke config scored by BAGAN's discriminator: the autoencoder and BAGAN train sharded over the job, and the
 # classifier stage, which shards its batches the same way, is left out (a quarter of the run's training time).
-ARGS = ["--config", str(REPO / "configs" / "smoke.py"), "--config.distributed=True", "--config.train.log_every=1",
-        "--config.detect.method=discriminator"]
+OVERRIDES = {"train.log_every": 1, "detect.method": "discriminator"}
+ARGS = ["--config", str(REPO / "configs" / "smoke.py"), "--config.distributed=True",
+        *(f"--config.{field}={value}" for field, value in OVERRIDES.items())]
 TIMEOUT_S = 600
 # As in test_pipeline.py: the same first step on the same 4 devices, the gradient all-reduce summed
 # across processes instead of within one.
@@ -66,8 +67,7 @@ def two_process_run(dataset_cache, tmp_path_factory) -> tuple[pathlib.Path, list
 def smoke_config():
   """The config the two processes train, as one process on its own devices runs it."""
   config = smoke.get_config()
-  config.train.log_every = 1
-  config.detect.method = "discriminator"
+  config.update_from_flattened_dict(OVERRIDES)
   return config
 
 

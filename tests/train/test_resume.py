@@ -35,9 +35,10 @@ def _command(workdir: pathlib.Path) -> list[str]:
   return [sys.executable, str(REPO / "launch" / "train.py"), *ARGS, f"--workdir={workdir}"]
 
 
-def _train(workdir: pathlib.Path) -> None:
+def _train(workdir: pathlib.Path) -> subprocess.CompletedProcess:
   result = subprocess.run(_command(workdir), capture_output=True, text=True, timeout=TIMEOUT_S, env=ENV)
   assert result.returncode == 0, result.stderr[-3000:]
+  return result
 
 
 def _checkpoint_steps(workdir: pathlib.Path, stage: str) -> list[int]:
@@ -88,8 +89,13 @@ def killed(dataset_cache, tmp_path_factory) -> tuple[pathlib.Path, int]:
   return workdir, _kill_mid_autoencoder_stage(workdir)
 
 
+def _copy_of(killed: tuple[pathlib.Path, int], tmp_path: pathlib.Path) -> tuple[pathlib.Path, int]:
+  """A copy of the killed run for one test to resume, and its latest checkpoint's step."""
+  return shutil.copytree(killed[0], tmp_path / "run"), killed[1]
+
+
 def test_killed_and_resumed_run_matches_an_uninterrupted_one(uninterrupted, killed, tmp_path):
-  workdir, killed_at = shutil.copytree(killed[0], tmp_path / "run"), killed[1]
+  workdir, killed_at = _copy_of(killed, tmp_path)
   assert KILL_AFTER_CHECKPOINT <= killed_at < AE_STEPS, "the kill did not land mid-stage"
   assert not (workdir / "checkpoints" / "bagan").exists()
   _train(workdir)
@@ -103,18 +109,17 @@ def test_killed_and_resumed_run_matches_an_uninterrupted_one(uninterrupted, kill
 
   # Each (stage, step) is logged once, with the uninterrupted run's values.
   records = lambda run: [{k: v for k, v in json.loads(line).items() if k not in ("time", "steps_per_s")}
-                             for line in (run / "metrics.jsonl").read_text().splitlines()]
+                         for line in (run / "metrics.jsonl").read_text().splitlines()]
   assert records(workdir) == records(uninterrupted)
 
 
 def test_a_run_whose_latest_checkpoint_was_cut_short_resumes_from_the_one_before(uninterrupted, killed, tmp_path):
-  workdir, killed_at = shutil.copytree(killed[0], tmp_path / "run"), killed[1]
+  workdir, killed_at = _copy_of(killed, tmp_path)
   step_dir = workdir / "checkpoints" / "autoencoder" / str(killed_at)
   victim = max((p for p in step_dir.rglob("*") if p.is_file()), key=lambda p: p.stat().st_size)
   victim.write_bytes(victim.read_bytes()[: victim.stat().st_size // 2])
 
-  result = subprocess.run(_command(workdir), capture_output=True, text=True, timeout=TIMEOUT_S, env=ENV)
-  assert result.returncode == 0, result.stderr[-3000:]
+  result = _train(workdir)
   assert f"checkpoint step {killed_at} in" in result.stderr and "cannot be read back" in result.stderr
   assert "Traceback" not in result.stderr
   assert (workdir / "checkpoints" / "autoencoder.damaged").is_dir()
