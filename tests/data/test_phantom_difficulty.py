@@ -8,7 +8,7 @@ import pytest
 from configs import default
 from gancbam_jax.data import phantom
 from gancbam_jax.data.phantom import difficulty
-from gancbam_jax.data.preprocess import DEFAULT_HU_WINDOW, PreprocessSettings
+from gancbam_jax.data.preprocess import DEFAULT_HU_WINDOW, PreprocessSettings, area_resize
 from gancbam_jax.data.source import preprocess_settings
 
 DEFAULT_INPUT = preprocess_settings(default.get_config().data)
@@ -47,6 +47,28 @@ def test_lesions_are_clearer_in_easier_presets():
   medians = [np.median([v.best_cnr for v in difficulty.anomaly_visibility(
       24, 8, dataclasses.replace(phantom.PRESETS[name], **lesions), DEFAULT_INPUT)]) for name in ("easy", "medium", "hard")]
   assert medians[0] > medians[1] > medians[2], medians
+
+
+def test_rings_and_noise_bursts_keep_their_strength_at_a_64_pixel_input():
+  # Thin rings and fine-grained noise, spread over single pixels at 512, would be averaged away by
+  # the resize: each ring keeps its peak, each burst most of its standard deviation.
+  config = dataclasses.replace(phantom.PRESETS["medium"], artefact_share=1.0, anomaly_fraction=1.0)
+  hu, records = phantom.generate_slices(32, 4, config)
+  clean, _ = phantom.generate_slices(32, 4, dataclasses.replace(config, anomaly_fraction=0.0))
+  kept = {"ring": [], "noise_burst": []}
+  for image, reference, record in zip(hu, clean, records):
+    if record.anomaly_type not in kept:
+      continue
+    scanned = (reference > -990) & phantom.field_of_view()  # body and lungs, where no clipping hides it
+    signal = np.where(scanned, image.astype(np.float32) - reference, 0.0)
+    small, inside = area_resize(signal, 64), area_resize(scanned.astype(np.float32), 64) == 1.0
+    if record.anomaly_type == "ring":
+      kept["ring"].append(np.abs(small[inside]).max() / np.abs(signal[scanned]).max())
+    else:
+      kept["noise_burst"].append(small[inside].std() / signal[scanned].std())
+  assert all(kept.values()), kept
+  assert min(kept["ring"]) > 0.8, kept
+  assert min(kept["noise_burst"]) > 0.6, kept
 
 
 def test_contrast_to_noise_is_zero_without_signal_and_scales_with_it():

@@ -152,12 +152,13 @@ def draw_artefact(kind: str, anatomy: RenderedAnatomy, patient: Patient, config:
 def ring_pattern(rng: np.random.Generator, amplitude_hu: float) -> np.ndarray:
   """Bright and dark circles around the rotation axis (miscalibrated detector channels).
 
-  Each is 2-5 pixels wide at 512, so it still spans about a pixel of the 128 x 128 input.
+  Each is 5-10 pixels wide at 512 (a group of neighbouring channels), so it spans a pixel or more
+  of a 64 x 64 input: thinner rings are averaged away by the resize.
   """
   radius = radius_from_centre_px()
   pattern = np.zeros_like(radius)
   for _ in range(int(rng.integers(2, 6))):
-    ring_radius, width = rng.uniform(15, 240), rng.uniform(2.0, 5.0)
+    ring_radius, width = rng.uniform(15, 240), rng.uniform(5.0, 10.0)
     strength = rng.choice((-1.0, 1.0)) * amplitude_hu * rng.uniform(0.6, 1.0)
     pattern += strength * np.exp(-((radius - ring_radius) / width) ** 2)
   return pattern
@@ -182,7 +183,12 @@ def streak_pattern(grid: Grid, source: tuple[float, float], amplitude_hu: float,
 
 def noise_burst(rng: np.random.Generator, body: np.ndarray, noise_level: np.ndarray, factor: float,
                 sigma_px: float) -> np.ndarray:
-  """Extra noise raising the noise level factor-fold over the slice or a region of the body."""
+  """Extra noise raising the noise level factor-fold over the slice or a region of the body.
+
+  It is photon starvation: too few photons through the widest path (the shoulders, left to right)
+  leave noise streaked along it, correlated over 8-20 pixels along the rows and twice the scanner's
+  sigma_px down the columns. Unlike the fine scanner noise, a resize to the working input keeps it.
+  """
   gain = np.float32(1.0)
   if rng.random() < 0.6:
     body_rows, body_cols = np.nonzero(body & field_of_view())
@@ -191,4 +197,5 @@ def noise_burst(rng: np.random.Generator, body: np.ndarray, noise_level: np.ndar
     rows = np.arange(IMAGE_SIZE, dtype=np.float32)[:, None] - body_rows[pick]
     cols = np.arange(IMAGE_SIZE, dtype=np.float32)[None, :] - body_cols[pick]
     gain = np.exp(-(rows * rows + cols * cols) / (2 * width * width))
-  return correlated_noise(rng, sigma_px) * noise_level * (math.sqrt(factor * factor - 1) * gain)
+  streaks = correlated_noise(rng, 2 * sigma_px, lateral_sigma_px=rng.uniform(8.0, 20.0))
+  return streaks * noise_level * (math.sqrt(factor * factor - 1) * gain)

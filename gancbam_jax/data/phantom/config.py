@@ -8,7 +8,7 @@ from gancbam_jax.data.decoded import AIR_HU  # noqa: F401  (re-exported: the pha
 
 IMAGE_SIZE = 512
 # Bump when a seed's slices change, so datasets generated into the cache by older code are not reused.
-GENERATOR_VERSION = 3
+GENERATOR_VERSION = 4
 # Scanners clip reconstructed values to their stored range: stored 0 at intercept -1024, and
 # 12-bit detectors saturate at 3071 HU (metal reads 3071 in the SIIM sample).
 MIN_HU = -1024.0

@@ -29,10 +29,11 @@ def _blur_rows(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
   return blurred
 
 
-def gaussian_blur(image: np.ndarray, sigma_px: float) -> np.ndarray:
-  """Separable Gaussian blur with edge padding (float32)."""
-  kernel = gaussian_kernel(sigma_px)
-  return _blur_rows(_blur_rows(image, kernel).T, kernel).T
+def gaussian_blur(image: np.ndarray, sigma_px: float, lateral_sigma_px: float | None = None) -> np.ndarray:
+  """Separable Gaussian blur with edge padding (float32); lateral_sigma_px, if given, is the one along
+  the rows (left-right), sigma_px then the one down the columns."""
+  lateral = sigma_px if lateral_sigma_px is None else lateral_sigma_px
+  return _blur_rows(_blur_rows(image, gaussian_kernel(sigma_px)).T, gaussian_kernel(lateral)).T
 
 
 def smooth_field(rng: np.random.Generator, cells: int) -> np.ndarray:
@@ -59,8 +60,13 @@ def field_of_view() -> np.ndarray:
   return radius_from_centre_px() <= IMAGE_SIZE / 2
 
 
-def correlated_noise(rng: np.random.Generator, sigma_px: float) -> np.ndarray:
-  """Unit-variance Gaussian noise correlated over neighbouring pixels, like reconstructed CT noise."""
+def correlated_noise(rng: np.random.Generator, sigma_px: float, lateral_sigma_px: float | None = None) -> np.ndarray:
+  """Unit-variance Gaussian noise correlated over neighbouring pixels, like reconstructed CT noise.
+
+  A lateral_sigma_px above sigma_px (see gaussian_blur) draws it out into left-right streaks.
+  """
+  lateral = sigma_px if lateral_sigma_px is None else lateral_sigma_px
   white = rng.standard_normal((IMAGE_SIZE, IMAGE_SIZE), dtype=np.float32)
-  # A separable kernel k scales the standard deviation of white noise by sum(k^2).
-  return gaussian_blur(white, sigma_px) / float(np.sum(gaussian_kernel(sigma_px) ** 2))
+  # Blurring with kernel k along one axis scales the variance of white noise by sum(k^2).
+  variance = float(np.sum(gaussian_kernel(sigma_px) ** 2) * np.sum(gaussian_kernel(lateral) ** 2))
+  return gaussian_blur(white, sigma_px, lateral) / np.float32(math.sqrt(variance))
