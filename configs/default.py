@@ -145,6 +145,9 @@ def get_detect_config() -> ml_collections.ConfigDict:
   # none (the imbalanced training split) | class_weights (loss weighted by inverse class frequency) |
   # oversample (real minority slices drawn repeatedly)
   detect.rebalance = "bagan"
+  # bagan: the largest share of a topped-up class that BAGAN's slices make up; real slices of the
+  # class drawn again close the rest of the gap (1.0: all of it generated, 0.0: as oversample).
+  detect.synthetic_share = 1.0
   # Baselines (METHOD.md §6). gda | isolation_forest | ocsvm score principal components of the pixels,
   # fitted on normal training slices.
   detect.pca_components = 16

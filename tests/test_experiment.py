@@ -133,7 +133,7 @@ def test_cross_validation_tests_every_slice_once_and_reports_the_spread(dataset_
 @pytest.mark.parametrize("field, value", [("detect.method", "svm"), ("eval.threshold", "youden"),
                                           ("eval.folds", 0), ("eval.target_fpr", 1.5), ("detect.rebalance", "smote"),
                                           ("detect.aclae_bands", 7), ("detect.pca_components", 0),
-                                          ("detect.atr_gan_steps", 0)])
+                                          ("detect.atr_gan_steps", 0), ("detect.synthetic_share", 1.5)])
 def test_unusable_detection_values_are_refused_by_name(field, value):
   with pytest.raises(ConfigError, match=f"config field {field}"):
     validate_detection_config(with_fields(smoke.get_config(), {field: value}))

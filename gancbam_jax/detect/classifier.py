@@ -90,32 +90,61 @@ class ClassifierTrainingSet:
   added: dict  # class name -> slices added to the real training split, and where they came from
 
 
-def with_synthetic(run: Run, synthetic: SyntheticImages) -> ClassifierTrainingSet:
-  """The real training slices plus generated ones (which join training only, never validation or test)."""
+def with_synthetic(run: Run, synthetic: SyntheticImages | None, repeats: np.ndarray | None = None,
+                   class_weights: np.ndarray | None = None) -> ClassifierTrainingSet:
+  """The real training slices, those at indices repeats once more, and generated ones (which join
+  training only, never validation or test)."""
   data = run.data
-  return ClassifierTrainingSet(np.concatenate([data.train_images, synthetic.images]),
-                               np.concatenate([data.train_labels, synthetic.labels]).astype(np.int32),
-                               np.ones(run.n_classes, np.float32),
-                               {name: {"synthetic": n} for name, n in data.class_counts(synthetic.labels).items() if n})
+  labels = data.train_labels.astype(np.int32)
+  repeats = np.zeros(0, int) if repeats is None else repeats
+  images, all_labels = [data.train_images, data.train_images[repeats]], [labels, labels[repeats]]
+  added = {name: {"repeated_real": n} for name, n in data.class_counts(labels[repeats]).items() if n}
+  if synthetic is not None:
+    images.append(synthetic.images)
+    all_labels.append(synthetic.labels.astype(np.int32))
+    for name, n in data.class_counts(synthetic.labels).items():
+      if n:
+        added.setdefault(name, {})["synthetic"] = n
+  weights = np.ones(run.n_classes, np.float32) if class_weights is None else class_weights
+  return ClassifierTrainingSet(np.concatenate(images), np.concatenate(all_labels), weights, added)
+
+
+def synthetic_share_of(synthetic: SyntheticImages, labels: np.ndarray, n_classes: int,
+                       share: float) -> tuple[SyntheticImages, np.ndarray]:
+  """Of the synthetic slices topping up each class, the first so many that they make up at most share
+  of the class once balanced; returns them and how many real slices of each class must be drawn
+  again to close the rest of the gap."""
+  gap = balancing_counts(labels, n_classes)
+  balanced = np.bincount(labels, minlength=n_classes) + gap
+  kept = np.minimum(np.bincount(synthetic.labels, minlength=n_classes), np.floor(share * balanced).astype(int))
+  keep = np.concatenate([np.flatnonzero(synthetic.labels == c)[:n] for c, n in enumerate(kept)])
+  return SyntheticImages(synthetic.images[keep], synthetic.labels[keep]), np.maximum(gap - kept, 0)
+
+
+def repeated_real(labels: np.ndarray, counts: np.ndarray, seed: int) -> np.ndarray:
+  """Indices of counts[c] training slices of each class c, drawn with replacement."""
+  rng = np.random.default_rng(seed)
+  picks = [rng.choice(np.flatnonzero(labels == c), n) for c, n in enumerate(counts) if n]
+  return np.concatenate(picks) if picks else np.zeros(0, int)
 
 
 def rebalanced_training_set(run: Run, trained: TrainedStages) -> ClassifierTrainingSet:
-  """The training split rebalanced as detect.rebalance says (BAGAN is trained only when it is asked for)."""
-  data, rebalance = run.data, run.config.detect.rebalance
+  """The training split rebalanced as detect.rebalance says (BAGAN is trained only when it is asked for).
+
+  BAGAN's slices make up at most detect.synthetic_share of a class they top up; real slices of the
+  class drawn again close the rest of the gap.
+  """
+  labels, n_classes, seed = run.data.train_labels.astype(np.int32), run.n_classes, run.config.seed
+  rebalance = run.config.detect.rebalance
   if rebalance == "bagan":
-    return with_synthetic(run, trained.synthetic)
-  images, labels = data.train_images, data.train_labels.astype(np.int32)
-  weights, added = np.ones(run.n_classes, np.float32), {}
+    synthetic, gap = synthetic_share_of(trained.synthetic, labels, n_classes, run.config.detect.synthetic_share)
+    return with_synthetic(run, synthetic, repeated_real(labels, gap, seed))
   if rebalance == "oversample":
-    rng = np.random.default_rng(run.config.seed)
-    repeats = np.concatenate([rng.choice(np.flatnonzero(labels == c), n) for c, n in
-                              enumerate(balancing_counts(labels, run.n_classes)) if n])
-    added = {name: {"repeated_real": n} for name, n in data.class_counts(labels[repeats]).items() if n}
-    images, labels = np.concatenate([images, images[repeats]]), np.concatenate([labels, labels[repeats]])
-  elif rebalance == "class_weights":
-    counts = np.bincount(labels, minlength=run.n_classes)
-    weights = (len(labels) / (run.n_classes * counts)).astype(np.float32)  # inverse frequency, mean weight 1
-  return ClassifierTrainingSet(images, labels, weights, added)
+    return with_synthetic(run, None, repeated_real(labels, balancing_counts(labels, n_classes), seed))
+  if rebalance == "class_weights":
+    counts = np.bincount(labels, minlength=n_classes)
+    return with_synthetic(run, None, class_weights=(len(labels) / (n_classes * counts)).astype(np.float32))
+  return with_synthetic(run, None)
 
 
 def classifier_stage(config) -> str:
@@ -123,8 +152,10 @@ def classifier_stage(config) -> str:
   another rebalancing or ATR-GAN in the same run directory never resumes a classifier trained on other data."""
   if config.detect.method == "atr_gan":
     return "atr_gan_classifier"
-  rebalance = config.detect.rebalance
-  return STAGE if rebalance == "bagan" else f"{STAGE}_{rebalance}"
+  rebalance, share = config.detect.rebalance, config.detect.synthetic_share
+  if rebalance == "bagan":
+    return STAGE if share == 1.0 else f"{STAGE}_synthetic_share_{share:g}"
+  return f"{STAGE}_{rebalance}"
 
 
 def train_classifier(run: Run, autoencoder_state: TrainState,

@@ -69,6 +69,16 @@ REBALANCED = {
     "class_weights": "ablation: no synthetic slices, cross-entropy weighted by inverse class frequency",
     "oversample": "ablation: no synthetic slices, real minority slices drawn again until the classes balance",
 }
+
+
+def rebalancing_description(detect) -> str:
+  """How the classifier's classes were balanced, in words (REBALANCED, with BAGAN's share where capped)."""
+  if detect.rebalance == "bagan" and detect.synthetic_share < 1.0:
+    return (f"classes balanced with BAGAN-synthetic slices (at most {detect.synthetic_share:.0%} of a class) "
+            "and real minority slices drawn again")
+  return REBALANCED[detect.rebalance]
+
+
 ATTENTION_HEATMAP = "spatial attention of the encoder trunk (finest map)"
 SALIENCY_HEATMAP = "gradient saliency |d score / d pixel| (the baseline variant has no attention)"
 RESIDUAL_HEATMAP = "squared reconstruction residual"
@@ -190,7 +200,7 @@ def classifier_detector(run: Run, trained: TrainedStages) -> Detector:
   rebalance = run.config.detect.rebalance
   return Detector("classifier", jax.jit(outputs), state.variables, _heatmap_kind(run), selection, training.added,
                   TrainedVariables(classifier_stage(run.config)),
-                  description=f"{DESCRIPTIONS['classifier']}; {REBALANCED[rebalance]}",
+                  description=f"{DESCRIPTIONS['classifier']}; {rebalancing_description(run.config.detect)}",
                   augmentation=trained.summary["augmentation"] if rebalance == "bagan" else None)
 
 

@@ -25,6 +25,8 @@ def validate_detection_config(config: ml_collections.ConfigDict) -> None:
           f"must be non-negative, got {detect.classifier_weight_decay}")
   require(detect.classifier_selection in SELECTION_CRITERIA, "detect.classifier_selection",
           f"{detect.classifier_selection!r} is not one of {tuple(SELECTION_CRITERIA)}")
+  require(0.0 <= detect.synthetic_share <= 1.0, "detect.synthetic_share",
+          f"must be a share in [0, 1], got {detect.synthetic_share}")
   require(detect.fanogan_feature_weight >= 0, "detect.fanogan_feature_weight",
           f"must be non-negative, got {detect.fanogan_feature_weight}")
   bands, size = detect.aclae_bands, config.data.image_size

@@ -62,6 +62,21 @@ def test_bagan_rebalancing_adds_the_synthetic_slices():
   assert training.added == {"anomalous": {"synthetic": 9}}
 
 
+def test_a_synthetic_share_caps_bagans_slices_and_repeats_real_ones_for_the_rest():
+  run = _run("bagan")
+  run.config.detect.synthetic_share = 0.5
+  synthetic = SyntheticImages(np.full((9, 8, 8, 1), -1.0, np.float32), np.ones(9, np.int32))
+  training = rebalanced_training_set(run, types.SimpleNamespace(synthetic=synthetic))
+  assert np.bincount(training.labels).tolist() == [12, 12]
+  anomalous = training.images[training.labels == 1].reshape(12, -1)
+  generated = (anomalous == -1.0).all(axis=1)
+  assert generated.sum() == 6  # half of the 12 once balanced
+  minority = run.data.train_images[run.data.train_labels == 1].reshape(3, -1)
+  for image in anomalous[~generated]:
+    assert (np.abs(minority - image).max(axis=1) == 0).any()
+  assert training.added == {"anomalous": {"repeated_real": 3, "synthetic": 6}}
+
+
 def test_each_training_set_gets_its_own_classifier_stage():
   """A second rebalancing (or ATR-GAN) in a run directory must not resume a classifier trained on other data."""
   stages = set()
@@ -70,7 +85,9 @@ def test_each_training_set_gets_its_own_classifier_stage():
     config = smoke.get_config()
     config.detect.method, config.detect.rebalance = method, rebalance
     stages.add(classifier_stage(config))
-  assert len(stages) == 5 and "classifier" in stages  # the method's own keeps its name (existing runs resume)
+  config.detect.method, config.detect.synthetic_share = "classifier", 0.5
+  stages.add(classifier_stage(config))
+  assert len(stages) == 6 and "classifier" in stages  # the method's own keeps its name (existing runs resume)
 
 
 def test_the_atr_gan_filter_rejects_memorised_and_poor_candidates():
