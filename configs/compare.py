@@ -1,7 +1,7 @@
 """Comparison of GAN-CBAM with the paper's baselines, classic detectors and its own ablations.
 
 Every method runs the experiment of configs/default.py with its own fields changed
-(gancbam_jax/compare/methods.py), on the same 5 patient-grouped folds and seeds:
+(gancbam_jax/methods.py), on the same 5 patient-grouped folds and seeds:
   python launch/compare.py --config configs/compare.py --workdir runs/compare
   python launch/compare.py --config configs/compare.py --workdir runs/compare --config.compare.methods=gan_cbam,gda
 On the paper's dataset (configs/siim_ct.py as the experiment):
@@ -24,6 +24,7 @@ def get_config(experiment: str = "default"):
   config = importlib.import_module(f"configs.{experiment}").get_config()
   config.eval.folds = 5
   config.eval.bootstrap = 0  # folds give the spread; per-fold bootstrap intervals would not be reported
+  config.eval.peers = ""  # every method is a row of its own
   config.compare = ml_collections.ConfigDict()
   config.compare.methods = ALL_METHODS  # comma-separated names of gancbam_jax.compare.METHODS, in table order
   config.compare.seeds = (0,)  # each seed repeats every fold with other initialisations and batches

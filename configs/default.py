@@ -166,6 +166,9 @@ def get_eval_config() -> ml_collections.ConfigDict:
   evaluation.target_fpr = 0.05  # fixed_fpr: the false-positive rate allowed on validation
   evaluation.bootstrap = 1000  # patient-grouped bootstrap resamples for 95% intervals (single split); 0 = none
   evaluation.timing_repeats = 30  # timed calls per batch size after compilation
+  # Methods of gancbam_jax/methods.py trained on the same split and reported beside this run's (comma-separated;
+  # "" for none). They reuse its autoencoder and BAGAN, so only detectors built on them can be peers.
+  evaluation.peers = "random_forest,no_augmentation"
   # scores.csv names each slice's patient by a keyed pseudonym (the key stays in the run directory);
   # True writes the PatientID itself, for data whose identifiers may leave the machine.
   evaluation.real_patient_ids = False

@@ -17,6 +17,7 @@ def get_config():
   config = default.get_config()
   config.eval.folds = 3
   config.eval.bootstrap = 0
+  config.eval.peers = ""  # the sweep's methods are its rows
   config.sweep = ml_collections.ConfigDict()
   config.sweep.methods = "gan_cbam,no_augmentation,gda,isolation_forest"
   config.sweep.seeds = (0,)

@@ -13,6 +13,7 @@ deviation over folds. A single split reports patient-grouped bootstrap 95% inter
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import pathlib
 
@@ -26,8 +27,9 @@ from gancbam_jax.detect.metrics import INTERVAL_METRICS, numeric_in_every_fold, 
 from gancbam_jax.detect.report import write_report
 from gancbam_jax.detect.settings import validate_detection_config
 from gancbam_jax.detect.timing import TIMED_BATCH_SIZES
+from gancbam_jax.methods import METHODS, peer_names, with_fields
 from gancbam_jax.train import parallel
-from gancbam_jax.train.pipeline import check_resumable, prepare_run
+from gancbam_jax.train.pipeline import Run, check_resumable, prepare_run
 
 # Equal in every fold; each fold's threshold and selected checkpoint are in its own entry of "folds".
 SHARED_KEYS = ("method", "method_description", "dataset", "label_meaning", "label_is_proxy", "inputs", "device",
@@ -39,13 +41,45 @@ TIMING_KEYS = tuple(f"{kind}_batch{b}" for b in TIMED_BATCH_SIZES
 QUALITY_KEYS = ("autoencoder_val_mse_ratio", "c2st_roc_auc")
 
 
+PEER_METRICS = ("roc_auc", "f1", "pr_auc")
+
+
+def peer_results(run: Run, fold: tuple[int, int] | None) -> dict:
+  """Each method of eval.peers trained (or restored) and evaluated on the run's own split, beside it.
+
+  A peer is the run's config with the method's fields (gancbam_jax.methods): it reuses the run's
+  autoencoder and BAGAN, and only its detector is new. Returns name -> its label, description and
+  test metrics (with their intervals on a single split).
+  """
+  peers = {}
+  for name in peer_names(run.config.eval.peers):
+    peer = dataclasses.replace(run, config=with_fields(run.config, METHODS[name].overrides))
+    results = evaluate(peer, build_detector(peer), fold, write=False).results
+    intervals = results.get("confidence_intervals") or {}
+    peers[name] = {"label": METHODS[name].label, "method_description": results["method_description"],
+                   **{key: results[key] for key in PEER_METRICS},
+                   **({"confidence_intervals": {key: intervals[key] for key in PEER_METRICS}} if intervals else {})}
+  return peers
+
+
 def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: pathlib.Path, fold: tuple[int, int] | None,
                         restore_only: bool) -> Evaluation:
   run = prepare_run(config, workdir, fold, restore_only)
   try:
-    return evaluate(run, build_detector(run), fold, write=parallel.is_chief())
+    detector = build_detector(run)
+    return evaluate(run, detector, fold, write=parallel.is_chief(), peers=peer_results(run, fold))
   finally:
     run.log.close()
+
+
+def _peers_over_folds(per_fold: list[dict]) -> dict:
+  """Each peer's mean and std over the folds of its test metrics."""
+  peers = {}
+  for name, first in per_fold[0].get("peers", {}).items():
+    summary = summarize_folds([results["peers"][name] for results in per_fold], keys=PEER_METRICS)
+    peers[name] = {"label": first["label"], "method_description": first["method_description"], **summary["mean"],
+                   "std": summary["std"]}
+  return peers
 
 
 def _summed_splits(per_fold: list[dict]) -> dict:
@@ -73,7 +107,7 @@ def aggregate_folds(per_fold: list[dict]) -> dict:
           "std": summary["std"], "n_test": n_test, "prevalence": (confusion["tp"] + confusion["fn"]) / n_test,
           "confusion_matrix": confusion, "splits": _summed_splits(per_fold),
           "added_training_images": per_fold[0]["added_training_images"],
-          "validation": validation["mean"], "folds": per_fold}
+          "validation": validation["mean"], "peers": _peers_over_folds(per_fold), "folds": per_fold}
 
 
 def cross_validate(config: ml_collections.ConfigDict, workdir: pathlib.Path, restore_only: bool = False) -> dict:

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 from configs import smoke
-from gancbam_jax.compare.methods import with_fields
 from gancbam_jax.detect import IncompleteRunError, validate_detection_config
 from gancbam_jax.detect.classifier import with_synthetic
 from gancbam_jax.experiment import evaluate_workdir, run_experiment
+from gancbam_jax.methods import METHODS, with_fields
 from gancbam_jax.train import ConfigError
 from gancbam_jax.train.augment import SyntheticImages
 from gancbam_jax.train.data import TrainingData
@@ -109,6 +109,22 @@ def test_evaluate_refuses_a_run_that_has_not_finished(shared_smoke_run, tmp_path
     evaluate_workdir(copy)
 
 
+def test_peers_are_scored_on_the_runs_own_split_as_if_run_alone(shared_smoke_run, tmp_path):
+  workdir, _ = shared_smoke_run
+  with_peers, alone = tmp_path / "with_peers", tmp_path / "forest_alone"
+  for copy in (with_peers, alone):
+    shutil.copytree(workdir, copy)
+  peers = run_experiment(with_fields(smoke.get_config(), {"eval.peers": "random_forest,no_augmentation"}),
+                         with_peers)["peers"]
+  forest = run_experiment(with_fields(smoke.get_config(), {"detect.method": "random_forest"}), alone)
+  assert list(peers) == ["random_forest", "no_augmentation"]
+  assert peers["random_forest"]["roc_auc"] == forest["roc_auc"]
+  assert peers["random_forest"]["confidence_intervals"]["roc_auc"] == forest["confidence_intervals"]["roc_auc"]
+  assert "imbalanced training split" in peers["no_augmentation"]["method_description"]
+  report = (with_peers / "report.md").read_text()
+  assert "## Peers on the same split" in report and METHODS["no_augmentation"].label in report
+
+
 def test_cross_validation_tests_every_slice_once_and_reports_the_spread(dataset_cache, tmp_path):
   del dataset_cache
   config = smoke.get_config()
@@ -117,6 +133,7 @@ def test_cross_validation_tests_every_slice_once_and_reports_the_spread(dataset_
   # The folds' orchestration is the same for every method; the Gaussian baseline on principal components trains
   # no network, so the test checks the folds in seconds instead of training an autoencoder per fold.
   config.detect.method = "gda"
+  config.eval.peers = "random_forest"
   results = run_experiment(config, tmp_path)
   assert len(results["folds"]) == 2 and results["evaluation"].startswith("2-fold")
   tested = [i for k in range(2) for i in json.loads((tmp_path / "folds" / f"fold{k}" / "split.json").read_text())["test"]]
@@ -126,6 +143,9 @@ def test_cross_validation_tests_every_slice_once_and_reports_the_spread(dataset_
     per_fold = [f[metric] for f in results["folds"]]
     assert results[metric] == pytest.approx(np.mean(per_fold))
     assert results["std"][metric] == pytest.approx(np.std(per_fold, ddof=1))
+  forest = [f["peers"]["random_forest"]["roc_auc"] for f in results["folds"]]
+  assert results["peers"]["random_forest"]["roc_auc"] == pytest.approx(np.mean(forest))
+  assert results["peers"]["random_forest"]["std"]["roc_auc"] == pytest.approx(np.std(forest, ddof=1))
   assert "confidence_intervals" not in results
   assert "±" in (tmp_path / "report.md").read_text()
 
@@ -133,7 +153,8 @@ def test_cross_validation_tests_every_slice_once_and_reports_the_spread(dataset_
 @pytest.mark.parametrize("field, value", [("detect.method", "svm"), ("eval.threshold", "youden"),
                                           ("eval.folds", 0), ("eval.target_fpr", 1.5), ("detect.rebalance", "smote"),
                                           ("detect.aclae_bands", 7), ("detect.pca_components", 0),
-                                          ("detect.atr_gan_steps", 0), ("detect.synthetic_share", 1.5)])
+                                          ("detect.atr_gan_steps", 0), ("eval.peers", "svm"),
+                                          ("eval.peers", "no_cbam"), ("detect.synthetic_share", 1.5)])
 def test_unusable_detection_values_are_refused_by_name(field, value):
   with pytest.raises(ConfigError, match=f"config field {field}"):
     validate_detection_config(with_fields(smoke.get_config(), {field: value}))

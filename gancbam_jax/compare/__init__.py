@@ -5,7 +5,7 @@
 """
 
 from gancbam_jax.compare.comparison import compare
-from gancbam_jax.compare.methods import METHODS, Method
+from gancbam_jax.methods import METHODS, Method
 from gancbam_jax.compare.sweep import FACTORS, sweep
 
 __all__ = ["FACTORS", "METHODS", "Method", "compare", "sweep"]

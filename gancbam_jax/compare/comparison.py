@@ -20,7 +20,7 @@ import ml_collections
 import numpy as np
 from sklearn.metrics import roc_auc_score, roc_curve
 
-from gancbam_jax.compare.methods import METHODS, Method, distinct_values, experiment_config, parse_names
+from gancbam_jax.methods import METHODS, Method, distinct_values, experiment_config, parse_names
 from gancbam_jax.compare.runs import (
     autoencoder_fields,
     has_autoencoder,

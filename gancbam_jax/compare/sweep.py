@@ -20,7 +20,7 @@ import pathlib
 import ml_collections
 
 from gancbam_jax.compare.comparison import protocol, run_method, split_config
-from gancbam_jax.compare.methods import METHODS, distinct_values, parse_names, with_fields
+from gancbam_jax.methods import METHODS, distinct_values, parse_names, with_fields
 from gancbam_jax.detect import figures
 from gancbam_jax.detect.report import markdown_table, percent
 

@@ -131,10 +131,12 @@ def _figures(run: Run, detector: Detector, results: dict, test: tuple) -> dict[s
   return written
 
 
-def evaluate(run: Run, detector: Detector, fold: tuple[int, int] | None = None, write: bool = True) -> Evaluation:
+def evaluate(run: Run, detector: Detector, fold: tuple[int, int] | None = None, write: bool = True,
+             peers: dict | None = None) -> Evaluation:
   """Thresholds on validation, metrics on test, timing; writes results, scores, figures and report.
 
   A single split (`fold` None) gets bootstrap intervals; fold k of K leaves the spread to the folds.
+  `peers`, other methods' results on the same split, are reported beside the detector's.
   """
   cfg, batch_size = run.config.eval, run.config.train.batch_size
   anomalous = run.data.dataset.anomalous_index
@@ -168,6 +170,8 @@ def evaluate(run: Run, detector: Detector, fold: tuple[int, int] | None = None, 
     if "filter" in detector.augmentation:  # ATR-GAN: how many candidates its filter kept, and its band
       results["synthetic_filter"] = detector.augmentation["filter"]
   results["n_test"] = results.pop("n")
+  if peers:
+    results["peers"] = peers
   if fold is None and cfg.bootstrap:
     results["confidence_intervals"] = bootstrap_intervals(test_scores, test_labels, threshold,
                                                           groups=run.data.patient_ids("test"),

@@ -176,6 +176,38 @@ def _results(results: Mapping) -> list[str]:
   return lines
 
 
+PEER_COLUMNS = (("roc_auc", "ROC-AUC"), ("f1", "F1"), ("pr_auc", "PR-AUC"))
+
+
+def _peers(results: Mapping) -> list[str]:
+  """This run's test metrics beside those of its peers (eval.peers) on the same split, each with its spread."""
+  peers = results.get("peers")
+  if not peers:
+    return []
+  folds = _is_folds(results)
+
+  def cells(entry: Mapping) -> list[str]:
+    row = []
+    for key, _ in PEER_COLUMNS:
+      if folds:
+        spread = (entry.get("std") or {}).get(key)
+        row.append(f"{percent(entry.get(key))} ± {percent(spread)}")
+      else:
+        bounds = (entry.get("confidence_intervals") or {}).get(key)
+        row.append(f"{percent(entry.get(key))} ({percent(bounds[0])} to {percent(bounds[1])})" if bounds
+                   else percent(entry.get(key)))
+    return row
+
+  spread = "mean ± std over folds" if folds else "95% CI"
+  rows = [[f"{results['method']} (this run)", *cells(results)]]
+  rows += [[f"{name}: {entry['label']}", *cells(entry)] for name, entry in peers.items()]
+  return (["## Peers on the same split", "",
+           "Each peer is trained on this run's training split (reusing its autoencoder and BAGAN where it "
+           "builds on them) and thresholded on its validation split; test metrics in percent "
+           f"({spread}).", ""]
+          + markdown_table(["method", *(name for _, name in PEER_COLUMNS)], rows) + [""])
+
+
 def _detection_time(results: Mapping) -> list[str]:
   parts = []
   for batch in (1, 64):
@@ -326,8 +358,8 @@ def write_report(results: Mapping, path: str | os.PathLike, figures: Mapping[str
   missing = [key for key in REQUIRED_KEYS if key not in results]
   if missing:
     raise ValueError(f"results lacks {missing}: the report must say what was detected, on which data")
-  lines = (_title(results) + _data(results) + _protocol(results) + _results(results) + _detection_time(results)
-           + _training_checks(results) + _generated(results) + _figures(figures) + _paper_table(results))
+  lines = (_title(results) + _data(results) + _protocol(results) + _results(results) + _peers(results)
+           + _detection_time(results) + _training_checks(results) + _generated(results) + _figures(figures) + _paper_table(results))
   text = "\n".join(lines).rstrip("\n") + "\n"
   pathlib.Path(path).write_text(text)
   return text

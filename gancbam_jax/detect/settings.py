@@ -7,6 +7,7 @@ import ml_collections
 from gancbam_jax.detect.classifier import REBALANCING, SELECTION_CRITERIA
 from gancbam_jax.detect.detectors import BUILDERS
 from gancbam_jax.detect.metrics import THRESHOLD_RULES
+from gancbam_jax.methods import peer_names
 from gancbam_jax.train.settings import require
 
 METHODS = tuple(BUILDERS)
@@ -38,3 +39,4 @@ def validate_detection_config(config: ml_collections.ConfigDict) -> None:
   require(0.0 < evaluation.target_fpr < 1.0, "eval.target_fpr", f"must lie in (0, 1), got {evaluation.target_fpr}")
   require(evaluation.bootstrap >= 0, "eval.bootstrap", f"must be 0 (none) or a resample count, got {evaluation.bootstrap}")
   require(evaluation.timing_repeats >= 1, "eval.timing_repeats", f"must be at least 1, got {evaluation.timing_repeats}")
+  peer_names(evaluation.peers)

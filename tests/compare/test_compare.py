@@ -11,7 +11,7 @@ import pytest
 from configs import compare as compare_config
 from configs import smoke
 from gancbam_jax.compare import METHODS, compare, runs
-from gancbam_jax.compare.methods import experiment_config, parse_names, with_fields
+from gancbam_jax.methods import experiment_config, parse_names, with_fields
 from gancbam_jax.detect.report import PAPER_TABLE_I
 from gancbam_jax.train import ConfigError
 

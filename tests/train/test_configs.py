@@ -5,7 +5,7 @@ import pathlib
 
 import pytest
 
-from gancbam_jax.compare.methods import with_fields
+from gancbam_jax.methods import with_fields
 from gancbam_jax.detect import validate_detection_config
 from gancbam_jax.train import ConfigError, validate_config
 

@@ -1,5 +1,6 @@
-"""The methods a comparison runs: GAN-CBAM, the paper's baselines, classic detectors and ablations.
+"""The named methods: GAN-CBAM, the paper's baselines, classic detectors and ablations.
 
+launch/compare.py runs them side by side; a run puts the peers of eval.peers beside its own result.
 Each method is the experiment of configs/default.py with a few fields changed, so every method
 trains and evaluates through the same pipeline, on the same patient-grouped splits, folds and
 seeds, and is thresholded on validation by the same code. Nothing is tuned per method: a method
@@ -62,6 +63,27 @@ def parse_names(names: str, field: str, known: Mapping = METHODS) -> list[str]:
     raise ConfigError(f"config field {field}: {', '.join(unknown) or 'nothing'} is not one of {', '.join(known)}")
   if len(set(chosen)) != len(chosen):
     raise ConfigError(f"config field {field}: lists a name twice ({names})")
+  return chosen
+
+
+# A peer (eval.peers) reuses the run's autoencoder and BAGAN: it may change only what is built on them.
+PEER_FIELDS = ("detect.", "augment.classifier")
+
+
+def peer_names(names: str) -> list[str]:
+  """The methods of eval.peers, a comma-separated list ("" for none).
+
+  Raises:
+    ConfigError: naming eval.peers, for an unknown or repeated name, or a method that needs stages of
+      its own (another autoencoder variant): compare those with launch/compare.py.
+  """
+  if not names.strip():
+    return []
+  chosen = parse_names(names, "eval.peers")
+  own_stages = [name for name in chosen if not all(field.startswith(PEER_FIELDS) for field in METHODS[name].overrides)]
+  if own_stages:
+    raise ConfigError(f"config field eval.peers: {', '.join(own_stages)} cannot share this run's trained stages (they "
+                      "change its model); compare them with launch/compare.py instead")
   return chosen
 
 
