@@ -39,8 +39,7 @@ TIMING_KEYS = tuple(f"{kind}_batch{b}" for b in TIMED_BATCH_SIZES
 # Checks of the training stages, where the method has them: the autoencoder's validation MSE over the
 # mean slice's, and the two-sample test of generated against real training slices.
 QUALITY_KEYS = ("autoencoder_val_mse_ratio", "c2st_roc_auc")
-
-
+# What results.json keeps of each peer (eval.peers), with their intervals or spread.
 PEER_METRICS = ("roc_auc", "f1", "pr_auc")
 
 
@@ -66,7 +65,7 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: pathlib.Path
                         restore_only: bool) -> Evaluation:
   run = prepare_run(config, workdir, fold, restore_only)
   try:
-    detector = build_detector(run)
+    detector = build_detector(run)  # the run's own stages first: the peers restore and build on them
     return evaluate(run, detector, fold, write=parallel.is_chief(), peers=peer_results(run, fold))
   finally:
     run.log.close()
