@@ -27,7 +27,7 @@ from gancbam_jax.detect.metrics import INTERVAL_METRICS, numeric_in_every_fold, 
 from gancbam_jax.detect.report import write_report
 from gancbam_jax.detect.settings import validate_detection_config
 from gancbam_jax.detect.timing import TIMED_BATCH_SIZES
-from gancbam_jax.methods import METHODS, peer_names, with_fields
+from gancbam_jax.methods import METHODS, peer_config, peer_names
 from gancbam_jax.train import parallel
 from gancbam_jax.train.pipeline import Run, check_resumable, prepare_run
 
@@ -46,13 +46,13 @@ PEER_METRICS = ("roc_auc", "f1", "pr_auc")
 def peer_results(run: Run, fold: tuple[int, int] | None) -> dict:
   """Each method of eval.peers trained (or restored) and evaluated on the run's own split, beside it.
 
-  A peer is the run's config with the method's fields (gancbam_jax.methods): it reuses the run's
+  A peer's config is the run's with the method's fields (methods.peer_config): it reuses the run's
   autoencoder and BAGAN, and only its detector is new. Returns name -> its label, description and
   test metrics (with their intervals on a single split).
   """
   peers = {}
   for name in peer_names(run.config.eval.peers):
-    peer = dataclasses.replace(run, config=with_fields(run.config, METHODS[name].overrides))
+    peer = dataclasses.replace(run, config=peer_config(run.config, name))
     results = evaluate(peer, build_detector(peer), fold, write=False).results
     intervals = results.get("confidence_intervals") or {}
     peers[name] = {"label": METHODS[name].label, "method_description": results["method_description"],

@@ -68,6 +68,11 @@ def parse_names(names: str, field: str, known: Mapping = METHODS) -> list[str]:
 
 # A peer (eval.peers) reuses the run's autoencoder and BAGAN: it may change only what is built on them.
 PEER_FIELDS = ("detect.", "augment.classifier")
+# configs/default.py's values of the fields the methods change: a peer starts from them, so that it is
+# the method it names whatever the run's own detector (a no_augmentation peer of a gda run is still
+# the classifier).
+METHOD_BASE = {"detect.method": "classifier", "detect.rebalance": "bagan", "detect.synthetic_share": 1.0,
+               "augment.classifier": True}
 
 
 def peer_names(names: str) -> list[str]:
@@ -85,6 +90,11 @@ def peer_names(names: str) -> list[str]:
     raise ConfigError(f"config field eval.peers: {', '.join(own_stages)} cannot share this run's trained stages (they "
                       "change its model); compare them with launch/compare.py instead")
   return chosen
+
+
+def peer_config(config: ml_collections.ConfigDict, name: str) -> ml_collections.ConfigDict:
+  """The config of the peer `name` of a run: the run's own, with METHOD_BASE and the method's fields."""
+  return with_fields(config, {**METHOD_BASE, **METHODS[name].overrides})
 
 
 def distinct_values(values, field: str, cast: Callable = float) -> list:

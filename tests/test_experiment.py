@@ -6,11 +6,11 @@ import shutil
 import numpy as np
 import pytest
 
-from configs import smoke
+from configs import default, smoke
 from gancbam_jax.detect import IncompleteRunError, validate_detection_config
 from gancbam_jax.detect.classifier import with_synthetic
 from gancbam_jax.experiment import evaluate_workdir, run_experiment
-from gancbam_jax.methods import METHODS, with_fields
+from gancbam_jax.methods import METHOD_BASE, METHODS, peer_config, with_fields
 from gancbam_jax.train import ConfigError
 from gancbam_jax.train.augment import SyntheticImages
 from gancbam_jax.train.data import TrainingData
@@ -123,6 +123,15 @@ def test_peers_are_scored_on_the_runs_own_split_as_if_run_alone(shared_smoke_run
   assert "imbalanced training split" in peers["no_augmentation"]["method_description"]
   report = (with_peers / "report.md").read_text()
   assert "## Peers on the same split" in report and METHODS["no_augmentation"].label in report
+
+
+def test_a_peer_is_the_method_it_names_whatever_the_runs_own_detector():
+  defaults = default.get_config()
+  assert {field: defaults[field.split(".")[0]][field.split(".")[1]] for field in METHOD_BASE} == METHOD_BASE
+  gda_run = with_fields(smoke.get_config(), {"detect.method": "gda", "detect.rebalance": "oversample"})
+  peer = peer_config(gda_run, "no_augmentation")
+  assert (peer.detect.method, peer.detect.rebalance, peer.augment.classifier) == ("classifier", "none", False)
+  assert peer_config(gda_run, "gan_cbam").detect.rebalance == "bagan"
 
 
 def test_cross_validation_tests_every_slice_once_and_reports_the_spread(dataset_cache, tmp_path):

@@ -359,7 +359,8 @@ def write_report(results: Mapping, path: str | os.PathLike, figures: Mapping[str
   if missing:
     raise ValueError(f"results lacks {missing}: the report must say what was detected, on which data")
   lines = (_title(results) + _data(results) + _protocol(results) + _results(results) + _peers(results)
-           + _detection_time(results) + _training_checks(results) + _generated(results) + _figures(figures) + _paper_table(results))
+           + _detection_time(results) + _training_checks(results) + _generated(results) + _figures(figures)
+           + _paper_table(results))
   text = "\n".join(lines).rstrip("\n") + "\n"
   pathlib.Path(path).write_text(text)
   return text
