@@ -6,9 +6,10 @@ import pathlib
 import gancbam_jax
 
 PACKAGE = pathlib.Path(gancbam_jax.__file__).parent
-# data -> models -> train -> detect -> experiment -> compare | export -> cli (the launchers' start).
+# data -> models -> train -> detect | methods -> experiment -> compare | export -> cli (the launchers' start).
+# methods (the named methods as config fields) sits beside detect, whose config checks use it.
 LAYERS = {"batching": 0, "plotting": 0, "data": 0, "compile_cache": 1, "models": 1, "train": 2, "detect": 3,
-          "experiment": 4, "compare": 5, "export": 5, "cli": 6}
+          "methods": 3, "experiment": 4, "compare": 5, "export": 5, "cli": 6}
 
 
 def _imported_parts(path: pathlib.Path) -> set[str]:
