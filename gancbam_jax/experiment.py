@@ -153,12 +153,20 @@ def headline(results: dict) -> str:
   return f"{results['method']} on the test split ({results['evaluation']}): {shown}"
 
 
+# Fields added after runs were first written, with the value that does what an older run did: its
+# config.json lacks them, and evaluating or exporting it must neither fail nor train anything new.
+ADDED_FIELDS = {("eval", "peers"): "", ("detect", "synthetic_share"): 1.0}
+
+
 def read_run_config(workdir: pathlib.Path) -> ml_collections.ConfigDict:
-  """The checked config.json of a run directory written by launch/train.py."""
+  """The checked config.json of a run directory written by launch/train.py (older ones: see ADDED_FIELDS)."""
   path = workdir / "config.json"
   if not path.is_file():
     raise FileNotFoundError(f"{path} does not exist: {workdir} is not a run directory of launch/train.py")
-  config = ml_collections.ConfigDict(json.loads(path.read_text()))
+  saved = json.loads(path.read_text())
+  for (section, field), value in ADDED_FIELDS.items():
+    saved.get(section, {}).setdefault(field, value)
+  config = ml_collections.ConfigDict(saved)
   validate_detection_config(config)
   return config
 

@@ -98,6 +98,17 @@ def test_evaluate_recomputes_the_results_from_checkpoints_without_training(share
   assert (copy / "metrics.jsonl").read_text() == metrics_before
 
 
+def test_a_run_written_before_peers_and_the_synthetic_share_still_evaluates(shared_smoke_run, tmp_path):
+  workdir, results = shared_smoke_run
+  copy = tmp_path / "run"
+  shutil.copytree(workdir, copy)
+  saved = json.loads((copy / "config.json").read_text())
+  del saved["eval"]["peers"], saved["detect"]["synthetic_share"]
+  (copy / "config.json").write_text(json.dumps(saved))
+  again = evaluate_workdir(copy)
+  assert again["roc_auc"] == results["roc_auc"] and "peers" not in again
+
+
 def test_evaluate_refuses_a_run_that_has_not_finished(shared_smoke_run, tmp_path):
   workdir, _ = shared_smoke_run
   with pytest.raises(FileNotFoundError, match="config.json"):
