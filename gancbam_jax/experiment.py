@@ -53,7 +53,8 @@ def peer_results(run: Run, fold: tuple[int, int] | None) -> dict:
   peers = {}
   for name in peer_names(run.config.eval.peers):
     peer = dataclasses.replace(run, config=peer_config(run.config, name))
-    results = evaluate(peer, build_detector(peer), fold, write=False).results
+    # Only its test metrics are kept: its detection time would be measured for nothing.
+    results = evaluate(peer, build_detector(peer), fold, write=False, timed=False).results
     intervals = results.get("confidence_intervals") or {}
     peers[name] = {"label": METHODS[name].label, "method_description": results["method_description"],
                    **{key: results[key] for key in PEER_METRICS},

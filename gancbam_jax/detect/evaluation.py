@@ -132,11 +132,12 @@ def _figures(run: Run, detector: Detector, results: dict, test: tuple) -> dict[s
 
 
 def evaluate(run: Run, detector: Detector, fold: tuple[int, int] | None = None, write: bool = True,
-             peers: dict | None = None) -> Evaluation:
+             peers: dict | None = None, timed: bool = True) -> Evaluation:
   """Thresholds on validation, metrics on test, timing; writes results, scores, figures and report.
 
   A single split (`fold` None) gets bootstrap intervals; fold k of K leaves the spread to the folds.
-  `peers`, other methods' results on the same split, are reported beside the detector's.
+  `peers`, other methods' results on the same split, are reported beside the detector's. Without
+  `timed` the detection-time measurement (dozens of timed calls) is skipped.
   """
   cfg, batch_size = run.config.eval, run.config.train.batch_size
   anomalous = run.data.dataset.anomalous_index
@@ -156,9 +157,10 @@ def evaluate(run: Run, detector: Detector, fold: tuple[int, int] | None = None, 
              "threshold": threshold, "threshold_rule": rule,
              **detection_metrics(test_scores, test_labels, threshold),
              "validation": detection_metrics(val_scores, val_labels, threshold),
-             "selected_checkpoint": detector.selection, "heatmap": detector.heatmap,
-             **detection_times(detector, run.config.data.image_size, cfg.timing_repeats,
-                               channels=len(run.config.data.hu_windows))}
+             "selected_checkpoint": detector.selection, "heatmap": detector.heatmap}
+  if timed:
+    results.update(detection_times(detector, run.config.data.image_size, cfg.timing_repeats,
+                                   channels=len(run.config.data.hu_windows)))
   if detector.autoencoder:
     results["autoencoder"] = detector.autoencoder
     results["autoencoder_val_mse_ratio"] = detector.autoencoder["val_mse_ratio"]
