@@ -66,6 +66,11 @@ def percent(value) -> str:
   return f"{100 * value:.1f}" if _is_number(value) else "n/a"
 
 
+def _interval(bounds) -> str:
+  """A 95% interval (low, high) in percent, "n/a" when there is none."""
+  return f"{percent(bounds[0])} to {percent(bounds[1])}" if bounds else "n/a"
+
+
 def markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
   return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + ["| " + " | ".join(r) + " |" for r in rows]
 
@@ -161,8 +166,7 @@ def _results(results: Mapping) -> list[str]:
     if folds:
       row.append(f"± {percent(std[name])}" if name in std else "n/a")
     elif intervals:
-      bounds = intervals.get(name)
-      row.append(f"{percent(bounds[0])} to {percent(bounds[1])}" if bounds else "n/a")
+      row.append(_interval(intervals.get(name)))
     if validation is not None:
       row.append(percent(validation.get(name)))
     rows.append(row)
@@ -176,36 +180,29 @@ def _results(results: Mapping) -> list[str]:
   return lines
 
 
-PEER_COLUMNS = (("roc_auc", "ROC-AUC"), ("f1", "F1"), ("pr_auc", "PR-AUC"))
-
-
 def _peers(results: Mapping) -> list[str]:
   """This run's test metrics beside those of its peers (eval.peers) on the same split, each with its spread."""
   peers = results.get("peers")
   if not peers:
     return []
   folds = _is_folds(results)
+  names = [name for name in METRIC_NAMES if name in next(iter(peers.values()))]
 
-  def cells(entry: Mapping) -> list[str]:
-    row = []
-    for key, _ in PEER_COLUMNS:
-      if folds:
-        spread = (entry.get("std") or {}).get(key)
-        row.append(f"{percent(entry.get(key))} ± {percent(spread)}")
-      else:
-        bounds = (entry.get("confidence_intervals") or {}).get(key)
-        row.append(f"{percent(entry.get(key))} ({percent(bounds[0])} to {percent(bounds[1])})" if bounds
-                   else percent(entry.get(key)))
-    return row
+  def cell(entry: Mapping, name: str) -> str:
+    if folds:
+      return f"{percent(entry.get(name))} ± {percent((entry.get('std') or {}).get(name))}"
+    bounds = (entry.get("confidence_intervals") or {}).get(name)
+    return f"{percent(entry.get(name))} ({_interval(bounds)})" if bounds else percent(entry.get(name))
 
+  entries = {f"{results['method']} (this run)": results,
+             **{f"{name}: {entry['label']}": entry for name, entry in peers.items()}}
+  rows = [[label, *(cell(entry, name) for name in names)] for label, entry in entries.items()]
   spread = "mean ± std over folds" if folds else "95% CI"
-  rows = [[f"{results['method']} (this run)", *cells(results)]]
-  rows += [[f"{name}: {entry['label']}", *cells(entry)] for name, entry in peers.items()]
   return (["## Peers on the same split", "",
            "Each peer is trained on this run's training split (reusing its autoencoder and BAGAN where it "
            "builds on them) and thresholded on its validation split; test metrics in percent "
            f"({spread}).", ""]
-          + markdown_table(["method", *(name for _, name in PEER_COLUMNS)], rows) + [""])
+          + markdown_table(["method", *(METRIC_NAMES[name] for name in names)], rows) + [""])
 
 
 def _detection_time(results: Mapping) -> list[str]:
