@@ -8,7 +8,7 @@ import pytest
 
 from configs import default, smoke
 from gancbam_jax.detect import IncompleteRunError, validate_detection_config
-from gancbam_jax.detect.classifier import with_synthetic
+from gancbam_jax.detect.classifier import classifier_training_set
 from gancbam_jax.experiment import evaluate_workdir, run_experiment
 from gancbam_jax.methods import METHOD_BASE, METHODS, peer_config, with_fields
 from gancbam_jax.train import ConfigError
@@ -59,7 +59,7 @@ def test_synthetic_slices_reach_only_the_training_set(shared_smoke_run):
   run = prepare_run(smoke.get_config(), workdir, restore_only=True)
   synthetic = SyntheticImages.load(workdir / "augmentation" / "synthetic.npz")
   assert len(synthetic.labels) > 0
-  training = with_synthetic(run, synthetic)
+  training = classifier_training_set(run, synthetic)
   assert training.images.shape[0] == len(run.data.train_labels) + len(synthetic.labels)
   test_images, _ = run.data.test_images()
   for real in (run.data.val_images, test_images):

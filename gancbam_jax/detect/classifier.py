@@ -90,10 +90,10 @@ class ClassifierTrainingSet:
   added: dict  # class name -> slices added to the real training split, and where they came from
 
 
-def with_synthetic(run: Run, synthetic: SyntheticImages | None, repeats: np.ndarray | None = None,
-                   class_weights: np.ndarray | None = None) -> ClassifierTrainingSet:
+def classifier_training_set(run: Run, synthetic: SyntheticImages | None, repeats: np.ndarray | None = None,
+                            class_weights: np.ndarray | None = None) -> ClassifierTrainingSet:
   """The real training slices, those at indices repeats once more, and generated ones (which join
-  training only, never validation or test)."""
+  training only, never validation or test), with a loss weight per class (default 1)."""
   data = run.data
   labels = data.train_labels.astype(np.int32)
   repeats = np.zeros(0, int) if repeats is None else repeats
@@ -138,13 +138,13 @@ def rebalanced_training_set(run: Run, trained: TrainedStages) -> ClassifierTrain
   rebalance = run.config.detect.rebalance
   if rebalance == "bagan":
     synthetic, gap = synthetic_share_of(trained.synthetic, labels, n_classes, run.config.detect.synthetic_share)
-    return with_synthetic(run, synthetic, repeated_real(labels, gap, seed))
+    return classifier_training_set(run, synthetic, repeated_real(labels, gap, seed))
   if rebalance == "oversample":
-    return with_synthetic(run, None, repeated_real(labels, balancing_counts(labels, n_classes), seed))
+    return classifier_training_set(run, None, repeated_real(labels, balancing_counts(labels, n_classes), seed))
   if rebalance == "class_weights":
     counts = np.bincount(labels, minlength=n_classes)
-    return with_synthetic(run, None, class_weights=(len(labels) / (n_classes * counts)).astype(np.float32))
-  return with_synthetic(run, None)
+    return classifier_training_set(run, None, class_weights=(len(labels) / (n_classes * counts)).astype(np.float32))
+  return classifier_training_set(run, None)
 
 
 def classifier_stage(config) -> str:

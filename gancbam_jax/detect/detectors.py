@@ -26,7 +26,8 @@ import numpy as np
 from gancbam_jax import models
 from gancbam_jax.batching import map_in_batches
 from gancbam_jax.detect import aclae, atr_gan, forest
-from gancbam_jax.detect.classifier import classifier_stage, rebalanced_training_set, train_classifier, with_synthetic
+from gancbam_jax.detect.classifier import (classifier_stage, classifier_training_set, rebalanced_training_set,
+                                          train_classifier)
 from gancbam_jax.detect.normality import (
     AUTOENCODER_STAGE,
     ENCODER_STAGE,
@@ -255,7 +256,7 @@ def atr_gan_detector(run: Run, trained: TrainedStages) -> Detector:
   minority = atr_gan.minority_set(run)
   gan = atr_gan.train_dcgan(run, minority)
   synthetic, augmentation = atr_gan.filtered_synthetic(run, gan.generator, trained.autoencoder, minority)
-  training = with_synthetic(run, synthetic)
+  training = classifier_training_set(run, synthetic)
   state, selection = train_classifier(run, trained.autoencoder, training)
   outputs = classifier_outputs(models.build_classifier(run.autoencoder), run.data.dataset.anomalous_index)
   return Detector("atr_gan", jax.jit(outputs), state.variables, _heatmap_kind(run), selection, training.added,
