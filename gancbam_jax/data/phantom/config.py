@@ -8,7 +8,7 @@ from gancbam_jax.data.decoded import AIR_HU  # noqa: F401  (re-exported: the pha
 
 IMAGE_SIZE = 512
 # Bump when a seed's slices change, so datasets generated into the cache by older code are not reused.
-GENERATOR_VERSION = 4
+GENERATOR_VERSION = 5
 # Scanners clip reconstructed values to their stored range: stored 0 at intercept -1024, and
 # 12-bit detectors saturate at 3071 HU (metal reads 3071 in the SIIM sample).
 MIN_HU = -1024.0
@@ -105,14 +105,14 @@ PRESETS: dict[str, PhantomConfig] = {
     # Large, high-contrast lesions and strong artefacts in quiet images.
     "easy": PhantomConfig(noise_hu=(8.0, 12.0), lesion_diameter_mm=(20.0, 60.0),
                           nodule_contrast_hu=(850.0, 950.0), part_solid_share=0.0, lesion_contrast_hu=(150.0, 250.0),
-                          miscalibration_hu=(80.0, 150.0), ring_amplitude_hu=(80.0, 150.0),
-                          streak_amplitude_hu=(200.0, 400.0), noise_burst_factor=(5.0, 8.0)),
+                          miscalibration_hu=(80.0, 150.0), ring_amplitude_hu=(150.0, 300.0),
+                          streak_amplitude_hu=(200.0, 400.0), noise_burst_factor=(8.0, 14.0)),
     "medium": PhantomConfig(),
     # Small, faint lesions and subtle artefacts in noisy images; most nodules part-solid.
-    "hard": PhantomConfig(noise_hu=(15.0, 25.0), lesion_diameter_mm=(7.0, 25.0),
-                          nodule_contrast_hu=(750.0, 950.0), part_solid_share=0.6, lesion_contrast_hu=(40.0, 100.0),
-                          miscalibration_hu=(15.0, 40.0), ring_amplitude_hu=(20.0, 50.0),
-                          streak_amplitude_hu=(40.0, 120.0), noise_burst_factor=(2.0, 3.0)),
+    "hard": PhantomConfig(noise_hu=(12.0, 22.0), lesion_diameter_mm=(10.0, 30.0),
+                          nodule_contrast_hu=(750.0, 950.0), part_solid_share=0.6, lesion_contrast_hu=(70.0, 130.0),
+                          miscalibration_hu=(15.0, 40.0), ring_amplitude_hu=(40.0, 80.0),
+                          streak_amplitude_hu=(40.0, 120.0), noise_burst_factor=(3.0, 4.5)),
 }
 
 
