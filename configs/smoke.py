@@ -20,7 +20,7 @@ def get_config():
   config.train.log_every = 2
   config.train.checkpoint_every = 2
   config.train.sample_every = 2
-  config.augment.autoencoder = True  # as on a real set of tens of slices, and so every step augments
+  config.augment.autoencoder = True  # as configs/siim_ct.py for tens of slices; resume is tested augmented
   config.detect.classifier_epochs = 2
   config.detect.encoder_steps = 4
   config.detect.atr_gan_steps = 4
