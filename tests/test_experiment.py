@@ -138,7 +138,8 @@ def test_peers_are_scored_on_the_runs_own_split_as_if_run_alone(shared_smoke_run
 
 def test_a_peer_is_the_method_it_names_whatever_the_runs_own_detector():
   defaults = default.get_config()
-  assert {field: defaults[field.split(".")[0]][field.split(".")[1]] for field in METHOD_BASE} == METHOD_BASE
+  fields = {field: field.split(".") for field in METHOD_BASE}
+  assert {field: defaults[section][name] for field, (section, name) in fields.items()} == METHOD_BASE
   gda_run = with_fields(smoke.get_config(), {"detect.method": "gda", "detect.rebalance": "oversample"})
   peer = peer_config(gda_run, "no_augmentation")
   assert (peer.detect.method, peer.detect.rebalance, peer.augment.classifier) == ("classifier", "none", False)
