@@ -8,7 +8,7 @@ of the real minority slices. Training is counted in epochs of ceil(N / batch) st
 training set, so the per-epoch training and validation accuracy and loss of the paper's Figs. 3-4
 exist. Every batch is classically augmented (`augment.classifier`; transforms.py), the rate
 follows train.lr_schedule, and the epoch kept is the best on validation by
-detect.classifier_selection (checkpoint selection on validation only).
+detect.classifier_selection (checkpoint selection on validation only, or the last epoch).
 """
 
 from __future__ import annotations
@@ -42,6 +42,9 @@ SELECTION_CRITERIA = {
     "val_loss": (lambda m: (m["val_loss"],), "lowest validation loss"),
     "val_roc_auc": (lambda m: (-m["val_roc_auc"], m["val_loss"]),
                     "highest validation ROC-AUC, ties broken by the lowest validation loss"),
+    # For validation splits of a few slices, where either measure above is noise: the fixed budget of
+    # detect.classifier_epochs, ended by the cosine schedule's small last steps, is kept.
+    "last": (lambda m: (-m["epoch"],), "the last epoch (validation too small to choose on)"),
 }
 ADAM_BETA1 = 0.9  # Adam's usual decay: the classifier is not adversarial, so BAGAN's 0.5 is not needed
 
