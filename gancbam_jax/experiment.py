@@ -156,7 +156,7 @@ def headline(results: dict) -> str:
 
 # Fields added after runs were first written, with the value that does what an older run did: its
 # config.json lacks them, and evaluating or exporting it must neither fail nor train anything new.
-ADDED_FIELDS = {("eval", "peers"): "", ("detect", "synthetic_share"): 1.0}
+ADDED_FIELDS = {("eval", "peers"): "", ("detect", "synthetic_share"): 1.0, ("train", "generator_layers"): "all"}
 
 
 def read_run_config(workdir: pathlib.Path) -> ml_collections.ConfigDict:

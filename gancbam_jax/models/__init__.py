@@ -24,6 +24,7 @@ from gancbam_jax.models.autoencoder import (
     build_autoencoder,
 )
 from gancbam_jax.models.gan import (
+    GENERATOR_LAYERS,
     ImageClassifier,
     build_classifier,
     build_discriminator,
@@ -46,7 +47,7 @@ __all__ = [
     "CBAM", "AttentionGate", "ChannelAttention", "SpatialAttention", "attention_maps",
     "DEFAULT_LATENT_DIM", "IMAGE_SIZES", "VARIANTS", "Autoencoder", "Decoder", "Encoder", "EncoderTrunk",
     "Variant", "build_autoencoder",
-    "ImageClassifier", "build_classifier", "build_discriminator", "build_generator", "fake_label",
+    "GENERATOR_LAYERS", "ImageClassifier", "build_classifier", "build_discriminator", "build_generator", "fake_label",
     "parameter_counts", "parameter_table",
     "generator_from_autoencoder", "trunk_from_autoencoder", "trunk_from_discriminator",
     "DEFAULT_UPSAMPLE", "UPSAMPLE_METHODS", "Upsample2x", "UpsampleMethod", "interleave_phases", "phase_kernel",

@@ -44,6 +44,12 @@ class ImageClassifier(nn.Module):
     return self.head(self.trunk(images, train)).astype(jnp.float32)
 
 
+# The generator's layers by what BAGAN's adversarial steps may change (train.generator_layers).
+# "dense": FC3 and FC4, which map a latent to the 4x4x128 bottom; the convolutional upsampling stack
+# stays the decoder's, which renders any bottom as a slice. "all": every layer, as BAGAN does.
+GENERATOR_LAYERS = {"dense": ("fc3", "fc4"), "all": ("fc3", "fc4", "d1", "d2", "d3", "d4", "d5")}
+
+
 def fake_label(n_classes: int) -> int:
   """The discriminator's FAKE class index: the last of its n_classes + 1 outputs."""
   return n_classes

@@ -44,7 +44,7 @@ from gancbam_jax.train.metrics_log import MetricsLog
 from gancbam_jax.train.pretrain import autoencoder_step, mean_image_error, per_image_reconstruction_error
 from gancbam_jax.train.sample_quality import generated_quality
 from gancbam_jax.train.settings import DTYPES, RUN_DEFINING_SECTIONS, ConfigError, changed_fields, validate_config
-from gancbam_jax.train.state import TrainState, adam, create_train_state
+from gancbam_jax.train.state import TrainState, adam, create_train_state, train_only
 from gancbam_jax.train.transforms import ClassicAugmentation, parse_policy
 
 SAMPLES_PER_CLASS = 8
@@ -189,7 +189,7 @@ def fit_latent_gaussians(run: Run, autoencoder_state: TrainState, train_set: Tra
 
 
 def _initial_gan_state(run: Run, autoencoder_state: TrainState, n_classes: int, name: str) -> GanState:
-  """Stage 3: G <- decoder, D trunk <- encoder trunk, D head fresh; Adam for both."""
+  """Stage 3: G <- decoder, D trunk <- encoder trunk, D head fresh; Adam for D and G's train.generator_layers."""
   cfg = run.config
   generator = models.build_generator(run.autoencoder)
   discriminator = models.build_discriminator(run.autoencoder, n_classes, cfg.model.discriminator_dropout)
@@ -198,7 +198,8 @@ def _initial_gan_state(run: Run, autoencoder_state: TrainState, n_classes: int, 
   d_vars = models.trunk_from_autoencoder(autoencoder_state.variables,
                                          models.init_variables(discriminator, run.key(f"{name}-discriminator-init")))
   tx = adam(cfg.train.gan_learning_rate, cfg.train.gan_beta1)
-  return parallel.replicate(GanState(create_train_state(generator, g_vars, tx),
+  g_tx = train_only(tx, g_vars["params"], models.GENERATOR_LAYERS[cfg.train.generator_layers])
+  return parallel.replicate(GanState(create_train_state(generator, g_vars, g_tx),
                                      create_train_state(discriminator, d_vars, tx)), run.mesh)
 
 

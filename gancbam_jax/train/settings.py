@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import ml_collections
 
 from gancbam_jax.data.source import parse_slice_selection
-from gancbam_jax.models import IMAGE_SIZES, UPSAMPLE_METHODS, VARIANTS
+from gancbam_jax.models import GENERATOR_LAYERS, IMAGE_SIZES, UPSAMPLE_METHODS, VARIANTS
 from gancbam_jax.train.state import SCHEDULES
 from gancbam_jax.train.transforms import parse_policy
 
@@ -59,6 +59,8 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
     require(getattr(phantom, field) >= 0, f"data.phantom.{field}",
             f"must be 0 (the preset's range) or positive, got {getattr(phantom, field)}")
   require(phantom.contrast_scale > 0, "data.phantom.contrast_scale", f"must be positive, got {phantom.contrast_scale}")
+  require(train.generator_layers in GENERATOR_LAYERS, "train.generator_layers",
+          f"{train.generator_layers!r} is not one of {tuple(GENERATOR_LAYERS)}")
   require(train.lr_schedule in SCHEDULES, "train.lr_schedule", f"{train.lr_schedule!r} is not one of {SCHEDULES}")
   require(train.ae_weight_decay >= 0, "train.ae_weight_decay", f"must be non-negative, got {train.ae_weight_decay}")
   _validate_augment(config.augment)

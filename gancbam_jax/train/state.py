@@ -47,6 +47,16 @@ def adam(learning_rate: float, beta1: float, *, schedule: str = "constant", step
   return optax.adam(rate, b1=beta1)
 
 
+def train_only(tx: optax.GradientTransformation, params: Any, layers: tuple[str, ...]) -> optax.GradientTransformation:
+  """`tx` for the top-level parameter groups named in `layers`; every other parameter keeps its value.
+
+  The frozen parameters get no optimiser state, and their gradients are never applied.
+  """
+  labels = {name: jax.tree.map(lambda _: "trained" if name in layers else "frozen", group)
+            for name, group in params.items()}
+  return optax.multi_transform({"trained": tx, "frozen": optax.set_to_zero()}, labels)
+
+
 def create_train_state(model: nn.Module, variables: Variables, tx: optax.GradientTransformation) -> TrainState:
   """A step-0 state for `model` starting from `variables`."""
   return TrainState.create(apply_fn=model.apply, params=variables["params"], tx=tx,

@@ -24,7 +24,7 @@ from gancbam_jax.train.bagan import (
 )
 from gancbam_jax.train.batches import draw_batch
 from gancbam_jax.train.gaussians import fit_class_gaussians
-from gancbam_jax.train.state import adam, create_train_state
+from gancbam_jax.train.state import adam, create_train_state, train_only
 
 BATCH = 8
 N_CLASSES = 2
@@ -97,6 +97,19 @@ def test_step_moves_both_players(gan, stepped):
   assert not _same(state.generator.params, new_state.generator.params)
   assert not _same(state.discriminator.params, new_state.discriminator.params)
   assert int(new_state.step) == 1
+
+
+def test_a_dense_only_generator_moves_its_dense_layers_and_keeps_the_decoders_convolutions(gan):
+  state, images, labels, mean, scale = gan
+  dense = models.GENERATOR_LAYERS["dense"]
+  generator = state.generator.replace(tx=train_only(adam(1e-3, 0.5), state.generator.params, dense))
+  generator = generator.replace(opt_state=generator.tx.init(generator.params))
+  step = jax.jit(functools.partial(bagan_step, batch_size=BATCH, n_classes=N_CLASSES))
+  new_state, _ = step(state.replace(generator=generator), jax.random.key(7), images, labels, mean, scale)
+  before, after = state.generator.params, new_state.generator.params
+  assert set(before) == set(models.GENERATOR_LAYERS["all"])
+  for layer in before:
+    assert _same(before[layer], after[layer]) == (layer not in dense), layer
 
 
 def test_generator_pass_leaves_the_discriminator_as_its_own_step_made_it(gan, stepped):
