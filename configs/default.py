@@ -103,7 +103,7 @@ def get_train_config() -> ml_collections.ConfigDict:
   # What BAGAN's steps may change in G: "dense" (FC3, FC4) keeps the decoder's convolutional stack, "all" is
   # BAGAN's. With "all", G's conv biases learnt within 50 steps a pattern repeated on a 16-pixel grid, one
   # per bottom cell, that fooled D and covered every slice; with "dense" the slices stay chest outlines
-  # (siim-ct-dev fold 1, docs/training.md).
+  # (siim-ct-dev's single split, docs/training.md).
   train.generator_layers = "dense"
   train.log_every = 10
   train.checkpoint_every = 50
