@@ -102,8 +102,8 @@ def test_step_moves_both_players(gan, stepped):
 def test_a_dense_only_generator_moves_its_dense_layers_and_keeps_the_decoders_convolutions(gan):
   state, images, labels, mean, scale = gan
   dense = models.GENERATOR_LAYERS["dense"]
-  generator = state.generator.replace(tx=train_only(adam(1e-3, 0.5), state.generator.params, dense))
-  generator = generator.replace(opt_state=generator.tx.init(generator.params))
+  tx = train_only(adam(1e-3, 0.5), state.generator.params, dense)
+  generator = state.generator.replace(tx=tx, opt_state=tx.init(state.generator.params))
   step = jax.jit(functools.partial(bagan_step, batch_size=BATCH, n_classes=N_CLASSES))
   new_state, _ = step(state.replace(generator=generator), jax.random.key(7), images, labels, mean, scale)
   before, after = state.generator.params, new_state.generator.params
