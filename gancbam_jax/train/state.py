@@ -50,8 +50,11 @@ def adam(learning_rate: float, beta1: float, *, schedule: str = "constant", step
 def train_only(tx: optax.GradientTransformation, params: Any, layers: tuple[str, ...]) -> optax.GradientTransformation:
   """`tx` for the top-level parameter groups named in `layers`; every other parameter keeps its value.
 
-  The frozen parameters get no optimiser state, and their gradients are never applied.
+  The frozen parameters get no optimiser state, and their gradients are never applied. With
+  nothing frozen it is `tx` itself, whose state checkpoints written before this function restore into.
   """
+  if set(params) <= set(layers):
+    return tx
   labels = {name: jax.tree.map(lambda _: "trained" if name in layers else "frozen", group)
             for name, group in params.items()}
   return optax.multi_transform({"trained": tx, "frozen": optax.set_to_zero()}, labels)
