@@ -37,8 +37,9 @@ SHARED_KEYS = ("method", "method_description", "dataset", "label_meaning", "labe
 TIMING_KEYS = tuple(f"{kind}_batch{b}" for b in TIMED_BATCH_SIZES
                     for kind in ("detection_ms_p50", "detection_ms_p95", "images_per_s"))
 # Checks of the training stages, where the method has them: the autoencoder's validation MSE over the
-# mean slice's, and the two-sample test of generated against real training slices.
-QUALITY_KEYS = ("autoencoder_val_mse_ratio", "c2st_roc_auc")
+# mean slice's, the same ratio for PCA with as many axes (its linear peer), and the two-sample test of
+# generated against real training slices.
+QUALITY_KEYS = ("autoencoder_val_mse_ratio", "pca_val_mse_ratio", "c2st_roc_auc")
 # What results.json keeps of each peer (eval.peers), with their intervals or spread.
 PEER_METRICS = ("roc_auc", "f1", "pr_auc")
 

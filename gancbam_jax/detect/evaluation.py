@@ -164,6 +164,7 @@ def evaluate(run: Run, detector: Detector, fold: tuple[int, int] | None = None, 
   if detector.autoencoder:
     results["autoencoder"] = detector.autoencoder
     results["autoencoder_val_mse_ratio"] = detector.autoencoder["val_mse_ratio"]
+    results["pca_val_mse_ratio"] = detector.autoencoder["pca_val_mse_ratio"]
   if detector.augmentation:
     results["generated"] = generated_image_checks(detector.augmentation)
     if "quality" in detector.augmentation:

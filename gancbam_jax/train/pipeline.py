@@ -41,7 +41,8 @@ from gancbam_jax.train.data import TrainingData, prepare_training_data
 from gancbam_jax.train.gaussians import ClassGaussians, fit_class_gaussians
 from gancbam_jax.train.loop import IncompleteRunError, Stage, StageReport, StageSchedule
 from gancbam_jax.train.metrics_log import MetricsLog
-from gancbam_jax.train.pretrain import autoencoder_step, mean_image_error, per_image_reconstruction_error
+from gancbam_jax.train.pretrain import (autoencoder_step, linear_code_error, mean_image_error,
+                                       per_image_reconstruction_error)
 from gancbam_jax.train.sample_quality import generated_quality
 from gancbam_jax.train.settings import DTYPES, RUN_DEFINING_SECTIONS, ConfigError, changed_fields, validate_config
 from gancbam_jax.train.state import TrainState, adam, create_train_state, train_only
@@ -155,6 +156,17 @@ def reconstruction_check(state: TrainState, train_set: TrainingSet, batch_size: 
   errors = map_in_batches(functools.partial(_reconstruction_errors, state), train_set.val_images, batch_size)
   val_loss, reference = float(errors.mean()), mean_image_error(np.asarray(train_set.images), train_set.val_images)
   return {"val_loss": val_loss, "mean_image_val_loss": reference, "val_mse_ratio": val_loss / reference}
+
+
+def linear_code_check(run: Run, train_set: TrainingSet) -> dict:
+  """The autoencoder's outside peer: PCA with latent_dim axes on the slices it trains on (augmented as they are),
+  its validation MSE over the mean training slice's, the ratio reconstruction_check reports for the autoencoder."""
+  augmentation = run.classic_augmentation if run.config.augment.autoencoder else None
+  train_images = np.asarray(train_set.images)
+  error = linear_code_error(run.key("linear-code"), train_images, train_set.val_images, run.config.model.latent_dim,
+                            augmentation)
+  return {"pca_components": run.config.model.latent_dim,
+          "pca_val_mse_ratio": error / mean_image_error(train_images, train_set.val_images)}
 
 
 def pretrain_autoencoder(run: Run, train_set: TrainingSet, name: str = "autoencoder") -> tuple[TrainState, StageReport]:
@@ -354,7 +366,8 @@ class TrainedStages:
     self._run.announce(report.line())
     # Recomputed, not read from the report: a restored stage reports no metrics.
     self._record(stages=dataclasses.asdict(report),
-                 autoencoder=reconstruction_check(state, self._run.train_set, self._run.config.train.batch_size))
+                 autoencoder={**reconstruction_check(state, self._run.train_set, self._run.config.train.batch_size),
+                              **linear_code_check(self._run, self._run.train_set)})
     return state
 
   @functools.cached_property

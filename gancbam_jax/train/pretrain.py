@@ -4,7 +4,8 @@ With classic augmentation (the default) every batch is a random affine and inten
 the slices drawn, and the autoencoder reconstructs the variant: on tens of slices it otherwise
 memorises them, and its validation error equals that of predicting the mean training image.
 `mean_image_error` is that reference, so a run can report val_mse / mean_image_mse (below 1:
-something beyond the average slice was learnt).
+something beyond the average slice was learnt). `linear_code_error` is the outside peer beside it:
+PCA with as many axes as the latent, fitted on the same augmented slices.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.sharding import NamedSharding
+from sklearn.decomposition import PCA
 
 from gancbam_jax.train.batches import draw_batch
 from gancbam_jax.train.state import TrainState, all_finite
@@ -49,3 +51,27 @@ def mean_image_error(train_images: np.ndarray, val_images: np.ndarray) -> float:
   """MSE on validation of predicting every slice by the mean training slice: the floor to beat."""
   mean_image = train_images.mean(axis=0, dtype=np.float64)
   return float(np.mean(np.square(val_images - mean_image)))
+
+
+# Augmented training slices the linear code is fitted on: 100 draws of each of a fold's ~20 slices of
+# siim-ct-dev, and the built-in set's ~700 slices (128x128x2) once or twice, a few seconds of a randomized SVD.
+LINEAR_CODE_ROWS = 2048
+_augment = jax.jit(classic_augment, static_argnames="policy")
+
+
+def linear_code_error(key: jax.Array, train_images: np.ndarray, val_images: np.ndarray, components: int,
+                      augmentation: ClassicAugmentation | None = None) -> float:
+  """Validation MSE of PCA with `components` axes fitted on the training slices, as the autoencoder sees them.
+
+  With a policy, each slice is drawn through the classic augmentation about LINEAR_CODE_ROWS / N
+  times, as the autoencoder's batches are. The autoencoder is a nonlinear code of the same size
+  trained on the same images: where it reconstructs unseen slices worse than this linear one, it is
+  held back by its training, not by the size of its latent.
+  """
+  copies = max(1, LINEAR_CODE_ROWS // len(train_images)) if augmentation is not None else 1
+  fitted = (np.concatenate([np.asarray(_augment(jax.random.fold_in(key, i), jnp.asarray(train_images), augmentation))
+                            for i in range(copies)]) if augmentation is not None else train_images)
+  fitted = fitted.reshape(len(fitted), -1)
+  pca = PCA(min(components, *fitted.shape), svd_solver="randomized", random_state=0).fit(fitted)
+  flat = val_images.reshape(len(val_images), -1)
+  return float(np.mean(np.square(flat - pca.inverse_transform(pca.transform(flat)))))

@@ -56,6 +56,8 @@ def test_run_writes_metrics_checkpoints_plots_and_summary(runs):
   assert {"autoencoder_reconstructions.png", "augmentation.png", "bagan_samples_step000004.png"} <= plots
   assert [s["stage"] for s in summary["stages"]] == ["autoencoder", "bagan"]
   assert all(s["wall_s"] > 0 for s in summary["stages"])
+  assert summary["autoencoder"]["pca_components"] == config.model.latent_dim
+  assert 0 < summary["autoencoder"]["pca_val_mse_ratio"] < 2
   assert json.loads((workdir / "train_summary.json").read_text())["augmentation"] == summary["augmentation"]
 
 
