@@ -29,7 +29,11 @@ def get_config():
   config.detect.classifier_epochs = 100
   # 400 augmented steps leave reconstructions at the mean slice's blur: on the single split, validation MSE
   # over the mean slice's 0.55 at 400 steps, 0.48 at 1,200 (2-core Xeon: 5 minutes), and the generator
-  # the decoder becomes draws chest outlines with a spine and mediastinum instead of blobs.
+  # the decoder becomes draws chest outlines with a spine and mediastinum instead of blobs. The autoencoder
+  # still underfits (PCA with its 100 axes on the same slices: 0.29-0.37 over siim-ct-dev's folds, against
+  # its 0.47-0.58). --config.train.ae_steps=2400 --config.train.ae_batch_size=8
+  # --config.augment.autoencoder_affine_scale=2 takes it to 0.43 in the same time, but GAN-CBAM's
+  # ROC-AUC from 0.842 to 0.752 over those folds (docs/results.md).
   config.train.ae_steps = 1200
   # Without augmentation the autoencoder memorises a fold's few dozen training slices: on fold 1 of the
   # paper's 100 its validation MSE equalled the mean training slice's.

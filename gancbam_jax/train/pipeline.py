@@ -103,6 +103,17 @@ class Run:
     """The classic augmentation policy of the config's `augment` section."""
     return ClassicAugmentation.from_config(self.config.augment)
 
+  @property
+  def autoencoder_augmentation(self) -> ClassicAugmentation | None:
+    """The autoencoders' policy: the classic one widened by augment.autoencoder_affine_scale; None when off."""
+    augment = self.config.augment
+    return self.classic_augmentation.widened(augment.autoencoder_affine_scale) if augment.autoencoder else None
+
+  @property
+  def autoencoder_batch_size(self) -> int:
+    """train.ae_batch_size, or train.batch_size where it is 0."""
+    return self.config.train.ae_batch_size or self.config.train.batch_size
+
   def key(self, purpose: str) -> jax.Array:
     """A key per purpose, derived from the config's seed (stable across resumes)."""
     return jax.random.fold_in(jax.random.key(self.config.seed), zlib.crc32(purpose.encode()) & 0x7FFFFFFF)
@@ -161,10 +172,9 @@ def reconstruction_check(state: TrainState, train_set: TrainingSet, batch_size: 
 def linear_code_check(run: Run, train_set: TrainingSet) -> dict:
   """The autoencoder's outside peer: PCA with latent_dim axes on the slices it trains on (augmented as they are),
   its validation MSE over the mean training slice's, the ratio reconstruction_check reports for the autoencoder."""
-  augmentation = run.classic_augmentation if run.config.augment.autoencoder else None
   train_images = np.asarray(train_set.images)
   error = linear_code_error(run.key("linear-code"), train_images, train_set.val_images, run.config.model.latent_dim,
-                            augmentation)
+                            run.autoencoder_augmentation)
   return {"pca_components": run.config.model.latent_dim,
           "pca_val_mse_ratio": error / mean_image_error(train_images, train_set.val_images)}
 
@@ -179,8 +189,7 @@ def pretrain_autoencoder(run: Run, train_set: TrainingSet, name: str = "autoenco
             weight_decay=cfg.ae_weight_decay)
   state = parallel.replicate(create_train_state(run.autoencoder, variables, tx), run.mesh)
   start, state, key = stage.resume(state, key)
-  step = run.jit_step(autoencoder_step, batch_size=cfg.batch_size,
-                      augmentation=run.classic_augmentation if run.config.augment.autoencoder else None)
+  step = run.jit_step(autoencoder_step, batch_size=run.autoencoder_batch_size, augmentation=run.autoencoder_augmentation)
   state, report = stage.run(state, key, lambda s, k: step(s, k, train_set.images, train_set.labels),
                             StageSchedule(cfg.ae_steps, cfg.log_every, cfg.checkpoint_every), start,
                             on_log=lambda _, current: reconstruction_check(current, train_set, cfg.batch_size))
@@ -320,6 +329,8 @@ def prepare_run(config: ml_collections.ConfigDict, workdir: str | pathlib.Path, 
   check_resumable(workdir, config)
   mesh = parallel.data_mesh(config.train.num_devices)
   parallel.check_batch_divisible(config.train.batch_size, mesh, "train.batch_size")
+  if config.train.ae_batch_size:
+    parallel.check_batch_divisible(config.train.ae_batch_size, mesh, "train.ae_batch_size")
   data = prepare_training_data(config.data, progress=chief, fold=fold)
   split = {**data.split.to_dict(), **({"fold": fold[0], "folds": fold[1]} if fold else {})}
   if restore_only:

@@ -44,6 +44,8 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
   require(config.data.image_size in IMAGE_SIZES, "data.image_size",
           f"the models are defined for {IMAGE_SIZES}, got {config.data.image_size}")
   require(train.batch_size >= 1, "train.batch_size", f"must be positive, got {train.batch_size}")
+  require(train.ae_batch_size >= 0, "train.ae_batch_size",
+          f"must be 0 (train.batch_size) or positive, got {train.ae_batch_size}")
   require(train.num_devices >= 0, "train.num_devices", f"must be 0 (all) or a device count, got {train.num_devices}")
   for field in ("ae_steps", "gan_steps"):
     require(getattr(train, field) >= 1, f"train.{field}", f"must be at least 1, got {getattr(train, field)}")
@@ -83,6 +85,10 @@ def _validate_augment(augment: ml_collections.ConfigDict) -> None:
     require(getattr(augment, field) >= 0, f"augment.{field}", f"must be 0 (none) or positive, got {getattr(augment, field)}")
   for field in ("zoom", "intensity_scale"):
     require(0 <= getattr(augment, field) < 1, f"augment.{field}", f"must lie in [0, 1), got {getattr(augment, field)}")
+  require(augment.autoencoder_affine_scale > 0 and augment.zoom * augment.autoencoder_affine_scale < 1,
+          "augment.autoencoder_affine_scale",
+          f"must be positive and keep the autoencoder's zoom (augment.zoom times it) below 1, got "
+          f"{augment.autoencoder_affine_scale} with augment.zoom {augment.zoom}")
   try:
     parse_policy(augment.diffaugment)
   except ValueError as error:

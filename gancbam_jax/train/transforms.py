@@ -62,6 +62,11 @@ class ClassicAugmentation:
     """The policy of a config's `augment` section."""
     return cls(**{field.name: augment[field.name] for field in dataclasses.fields(cls)})
 
+  def widened(self, factor: float) -> "ClassicAugmentation":
+    """The same policy with its rotation, zoom and shift ranges times `factor`; intensity and flip unchanged."""
+    return dataclasses.replace(self, rotation_deg=self.rotation_deg * factor, zoom=self.zoom * factor,
+                               shift_fraction=self.shift_fraction * factor)
+
 
 def _uniform(key: jax.Array, n: int, half_width: float) -> jax.Array:
   return jax.random.uniform(key, (n,), minval=-half_width, maxval=half_width)

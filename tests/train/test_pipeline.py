@@ -12,7 +12,9 @@ from gancbam_jax.train import ConfigError, NonFiniteLossError, fakes_per_batch, 
 from gancbam_jax.train.augment import SyntheticImages
 from gancbam_jax.train.checkpoints import StageCheckpoints
 from gancbam_jax.train.metrics_log import read_metrics
-from gancbam_jax.train.pipeline import TrainedStages, prepare_run
+from gancbam_jax.train import pretrain
+from gancbam_jax.train.pipeline import TrainedStages, prepare_run, pretrain_autoencoder
+from gancbam_jax.train.transforms import ClassicAugmentation
 
 # 1 and 4 devices sum gradients and batch statistics in different orders, so they differ in the
 # last bits. On the first step (same parameters, same batch) that is all: within 1e-6. The
@@ -159,3 +161,23 @@ def test_a_batch_larger_than_the_training_split_is_drawn_with_replacement_and_sa
             in capsys.readouterr().out)
   finally:
     run.log.close()
+
+
+def test_the_autoencoder_draws_its_own_batch_through_its_widened_policy(dataset_cache, tmp_path, monkeypatch):
+  del dataset_cache
+  config = smoke_config(ae_batch_size=4, ae_steps=2)
+  config.augment.autoencoder_affine_scale = 2.0
+  batches, policies = [], []
+  draw, augment = pretrain.draw_batch, pretrain.classic_augment
+  monkeypatch.setattr(pretrain, "draw_batch", lambda key, images, labels, size, sharding: (
+      batches.append(size), draw(key, images, labels, size, sharding))[1])
+  monkeypatch.setattr(pretrain, "classic_augment", lambda key, images, policy: (
+      policies.append(policy), augment(key, images, policy))[1])
+  run = prepare_run(config, tmp_path)
+  try:
+    pretrain_autoencoder(run, run.train_set)
+  finally:
+    run.log.close()
+  assert set(batches) == {4}  # traced once per compilation
+  assert set(policies) == {ClassicAugmentation.from_config(config.augment).widened(2.0)}
+  assert policies[0].rotation_deg == 2 * config.augment.rotation_deg

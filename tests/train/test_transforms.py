@@ -58,6 +58,14 @@ def test_classic_augmentation_with_zero_ranges_is_the_identity(slices):
   np.testing.assert_allclose(np.asarray(classic_augment(jax.random.key(0), slices, IDENTITY)), slices, atol=1e-6)
 
 
+def test_a_widened_policy_scales_the_affine_ranges_and_keeps_intensity_and_flip():
+  policy = ClassicAugmentation(rotation_deg=10.0, zoom=0.1, shift_fraction=0.06, intensity_scale=0.1,
+                               intensity_shift=0.05, flip=True)
+  assert policy.widened(2.0) == ClassicAugmentation(rotation_deg=20.0, zoom=0.2, shift_fraction=0.12,
+                                                    intensity_scale=0.1, intensity_shift=0.05, flip=True)
+  assert policy.widened(1.0) == policy
+
+
 def test_flipping_gives_each_slice_or_its_mirror(slices):
   out = np.asarray(classic_augment(jax.random.key(1), slices, dataclasses.replace(IDENTITY, flip=True)))
   mirrored = [np.allclose(o, s[:, ::-1], atol=1e-6) and not np.allclose(o, s, atol=1e-6) for o, s in zip(out, slices)]
