@@ -116,12 +116,14 @@ def comparison_markdown(comparison: dict) -> str:
            "evaluation per seed (all folds), on whatever else the machine was running.", "",
            "Test metrics in percent, mean ± standard deviation over every fold and seed:", ""]
   lines += markdown_table(["method", "kind", "accuracy", "precision", "recall", "F1", "ROC-AUC", "PR-AUC",
-                           "AE val/mean MSE", "PCA val/mean MSE", "C2ST ROC-AUC", "ms/img b1", "ms/img b64", "wall s"], table)
+                           "AE val/mean MSE", "PCA val/mean MSE", "C2ST ROC-AUC", "ms/img b1", "ms/img b64", "wall s"],
+                          table)
   lines += ["", "AE val/mean MSE: the autoencoder's validation MSE over that of predicting the mean training slice "
-                "(below 1: it reconstructs more than the average slice). PCA val/mean MSE: the same for PCA with as many axes as "
-                "the autoencoder's latent, fitted on the same (augmented) training slices: its linear peer. C2ST ROC-AUC: a classifier two-sample test of "
-                "generated against real training slices in a fixed random-network feature space (0.5: "
-                "indistinguishable; 1.0: every generated slice is recognised). '-': the method has no such stage."]
+                "(below 1: it reconstructs more than the average slice). PCA val/mean MSE: the same for PCA with as "
+                "many axes as the autoencoder's latent, fitted on the same (augmented) training slices: its linear "
+                "peer. C2ST ROC-AUC: a classifier two-sample test of generated against real training slices in a "
+                "fixed random-network feature space (0.5: indistinguishable; 1.0: every generated slice is "
+                "recognised). '-': the method has no such stage."]
   lines += ["", "What each method is:", ""] + [f"- **{row['label']}** ({row['method']}): {row['description']}."
                                               for row in rows]
   lines += ["", "Figures: `plots/comparison_metrics.png` (test metrics, Fig. 7) and `plots/comparison_roc.png` "

@@ -278,16 +278,17 @@ def _training_checks(results: Mapping) -> list[str]:
   """The autoencoder's generalisation and the generated slices' two-sample test, where the method has them."""
   lines = []
   check = results.get("autoencoder")
+  # Runs written before the linear peer was reported have none.
+  linear = ("; PCA with as many axes as its latent, fitted on the same slices: "
+            f"{_with_spread(results, 'pca_val_mse_ratio')}" if _is_number(results.get("pca_val_mse_ratio")) else "")
   if check:
     lines.append(f"- Autoencoder: validation MSE {check['val_loss']:.4g} against {check['mean_image_val_loss']:.4g} "
                  f"for predicting the mean training slice, a ratio of {check['val_mse_ratio']:.2f} (1.0: it "
-                 "reconstructs unseen slices no better than the average slice); PCA with as many axes as its "
-                 f"latent ({check['pca_components']}), fitted on the same slices: {check['pca_val_mse_ratio']:.2f}.")
+                 f"reconstructs unseen slices no better than the average slice){linear}.")
   elif _is_number(results.get("autoencoder_val_mse_ratio")):
     lines.append(f"- Autoencoder: validation MSE over that of the mean training slice "
                  f"{_with_spread(results, 'autoencoder_val_mse_ratio')} (1.0: no better than the average slice)"
-                 + (f"; PCA with as many axes as its latent, on the same slices: {_with_spread(results, 'pca_val_mse_ratio')}"
-                    if _is_number(results.get("pca_val_mse_ratio")) else "") + ".")
+                 f"{linear}.")
   quality = (results.get("generated_quality") or {}).get("all_classes") or {}
   if _is_number(quality.get("c2st_roc_auc")):
     floor = quality.get("frechet_distance_real_halves")

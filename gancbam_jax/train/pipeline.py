@@ -189,7 +189,8 @@ def pretrain_autoencoder(run: Run, train_set: TrainingSet, name: str = "autoenco
             weight_decay=cfg.ae_weight_decay)
   state = parallel.replicate(create_train_state(run.autoencoder, variables, tx), run.mesh)
   start, state, key = stage.resume(state, key)
-  step = run.jit_step(autoencoder_step, batch_size=run.autoencoder_batch_size, augmentation=run.autoencoder_augmentation)
+  step = run.jit_step(autoencoder_step, batch_size=run.autoencoder_batch_size,
+                      augmentation=run.autoencoder_augmentation)
   state, report = stage.run(state, key, lambda s, k: step(s, k, train_set.images, train_set.labels),
                             StageSchedule(cfg.ae_steps, cfg.log_every, cfg.checkpoint_every), start,
                             on_log=lambda _, current: reconstruction_check(current, train_set, cfg.batch_size))

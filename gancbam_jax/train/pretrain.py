@@ -54,7 +54,7 @@ def mean_image_error(train_images: np.ndarray, val_images: np.ndarray) -> float:
 
 
 # Augmented training slices the linear code is fitted on: 100 draws of each of a fold's ~20 slices of
-# siim-ct-dev, and the built-in set's ~700 slices (128x128x2) once or twice, a few seconds of a randomized SVD.
+# siim-ct-dev, 4 of each of the built-in set's 429 (128x128x2): a few seconds of a randomized SVD.
 LINEAR_CODE_ROWS = 2048
 _augment = jax.jit(classic_augment, static_argnames="policy")
 
