@@ -8,11 +8,10 @@ import numpy as np
 import pytest
 
 from configs import smoke
-from gancbam_jax.train import ConfigError, NonFiniteLossError, fakes_per_batch, train
+from gancbam_jax.train import ConfigError, NonFiniteLossError, fakes_per_batch, pretrain, train
 from gancbam_jax.train.augment import SyntheticImages
 from gancbam_jax.train.checkpoints import StageCheckpoints
 from gancbam_jax.train.metrics_log import read_metrics
-from gancbam_jax.train import pretrain
 from gancbam_jax.train.pipeline import TrainedStages, prepare_run, pretrain_autoencoder
 from gancbam_jax.train.transforms import ClassicAugmentation
 
