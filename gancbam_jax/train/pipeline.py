@@ -169,14 +169,12 @@ def reconstruction_check(state: TrainState, train_set: TrainingSet, batch_size: 
   return {"val_loss": val_loss, "mean_image_val_loss": reference, "val_mse_ratio": val_loss / reference}
 
 
-def linear_code_check(run: Run, train_set: TrainingSet) -> dict:
+def linear_code_check(run: Run, train_set: TrainingSet, mean_image_val_loss: float) -> dict:
   """The autoencoder's outside peer: PCA with latent_dim axes on the slices it trains on (augmented as they are),
-  its validation MSE over the mean training slice's, the ratio reconstruction_check reports for the autoencoder."""
-  train_images = np.asarray(train_set.images)
-  error = linear_code_error(run.key("linear-code"), train_images, train_set.val_images, run.config.model.latent_dim,
-                            run.autoencoder_augmentation)
-  return {"pca_components": run.config.model.latent_dim,
-          "pca_val_mse_ratio": error / mean_image_error(train_images, train_set.val_images)}
+  its validation MSE over the mean training slice's (reconstruction_check's reference), the autoencoder's ratio."""
+  error = linear_code_error(run.key("linear-code"), np.asarray(train_set.images), train_set.val_images,
+                            run.config.model.latent_dim, run.autoencoder_augmentation)
+  return {"pca_components": run.config.model.latent_dim, "pca_val_mse_ratio": error / mean_image_val_loss}
 
 
 def pretrain_autoencoder(run: Run, train_set: TrainingSet, name: str = "autoencoder") -> tuple[TrainState, StageReport]:
@@ -374,12 +372,13 @@ class TrainedStages:
 
   @functools.cached_property
   def autoencoder(self) -> TrainState:
-    state, report = pretrain_autoencoder(self._run, self._run.train_set)
-    self._run.announce(report.line())
+    run = self._run
+    state, report = pretrain_autoencoder(run, run.train_set)
+    run.announce(report.line())
     # Recomputed, not read from the report: a restored stage reports no metrics.
+    check = reconstruction_check(state, run.train_set, run.config.train.batch_size)
     self._record(stages=dataclasses.asdict(report),
-                 autoencoder={**reconstruction_check(state, self._run.train_set, self._run.config.train.batch_size),
-                              **linear_code_check(self._run, self._run.train_set)})
+                 autoencoder={**check, **linear_code_check(run, run.train_set, check["mean_image_val_loss"])})
     return state
 
   @functools.cached_property

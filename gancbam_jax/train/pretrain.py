@@ -68,9 +68,11 @@ def linear_code_error(key: jax.Array, train_images: np.ndarray, val_images: np.n
   trained on the same images: where it reconstructs unseen slices worse than this linear one, it is
   held back by its training, not by the size of its latent.
   """
-  copies = max(1, LINEAR_CODE_ROWS // len(train_images)) if augmentation is not None else 1
-  fitted = (np.concatenate([np.asarray(_augment(jax.random.fold_in(key, i), jnp.asarray(train_images), augmentation))
-                            for i in range(copies)]) if augmentation is not None else train_images)
+  fitted = train_images
+  if augmentation is not None:
+    on_device = jnp.asarray(train_images)
+    fitted = np.concatenate([np.asarray(_augment(jax.random.fold_in(key, i), on_device, augmentation))
+                             for i in range(max(1, LINEAR_CODE_ROWS // len(train_images)))])
   fitted = fitted.reshape(len(fitted), -1)
   pca = PCA(min(components, *fitted.shape), svd_solver="randomized", random_state=0).fit(fitted)
   flat = val_images.reshape(len(val_images), -1)
