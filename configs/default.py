@@ -103,6 +103,12 @@ def get_train_config() -> ml_collections.ConfigDict:
   # (Fréchet distance 0.21 against 0.015 at 5e-5, both with DiffAugment; real halves: 0.0045).
   train.gan_learning_rate = 5e-5
   train.gan_beta1 = 0.5
+  # G's anchor (gancbam_jax/train/bagan.py): this times the MSE of G decoding real training slices' encoder
+  # latents back into those slices joins G's loss; 0 = BAGAN's loss alone. make demo's split (2-core Xeon,
+  # 2026-12-05): without it the anomalous slices wear the dot grid, with it blurred body rings (Fréchet
+  # distance 0.037 against 0.042; C2ST 1.00 both) and GAN-CBAM's ROC-AUC is 0.529 against 0.485, both at
+  # chance. configs/siim_ct.py turns it off (docs/training.md).
+  train.gan_anchor_weight = 1000.0
   # What BAGAN's steps may change in G: "all" (BAGAN's) or "dense" (FC3, FC4; the decoder's convolutions
   # stay). With "all" G's convolutions learn a dot grid that covers every slice; "dense" keeps blurred body
   # outlines, but the classifier trained on them fell from 0.842 to 0.687 ROC-AUC on siim-ct-dev's 5 folds

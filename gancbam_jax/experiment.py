@@ -158,7 +158,8 @@ def headline(results: dict) -> str:
 # Fields added after runs were first written, with the value that does what an older run did: its
 # config.json lacks them, and evaluating or exporting it must neither fail nor train anything new.
 ADDED_FIELDS = {("eval", "peers"): "", ("detect", "synthetic_share"): 1.0, ("train", "generator_layers"): "all",
-                ("train", "ae_batch_size"): 0, ("augment", "autoencoder_affine_scale"): 1.0}
+                ("train", "ae_batch_size"): 0, ("augment", "autoencoder_affine_scale"): 1.0,
+                ("train", "gan_anchor_weight"): 0.0}
 
 
 def read_run_config(workdir: pathlib.Path) -> ml_collections.ConfigDict:

@@ -11,6 +11,12 @@ z ~ N(mu_c, Sigma_c) with c uniform, labelled FAKE (= n): fakes are F / (B + F) 
   the cross-entropy of the fakes' logits against their conditioning class, and only G moves.
   D's batch statistics from this pass are discarded.
 
+- Anchor (`anchor_weight` > 0; Che et al. 2017's mode regulariser, with BAGAN's frozen encoder as
+  their E): the same G pass also decodes the encoder latents of F real training slices, and
+  anchor_weight times its MSE to those slices joins G's loss. G must keep drawing every real
+  slice its latent stands for, so it cannot collapse onto one slice or cover every slice with one
+  texture that fools D, the two ways it failed within 100 steps on tens of real slices.
+
 Why the G step shows D a mixed batch: D normalises with the statistics of its batch. BAGAN's G
 step (and this project's first one) scored a batch made only of fakes, whose BatchNorm statistics
 are the fakes' own, so it renormalised away exactly the statistics that tell fakes from reals.
@@ -133,47 +139,71 @@ def discriminator_update(generator: TrainState, discriminator: TrainState, x_rea
                          "d_fake_fraction": jnp.mean(fake)}
 
 
+@flax.struct.dataclass
+class Anchor:
+  """Real training slices and their latents under the frozen pretrained encoder, which G's anchor
+  term asks it to decode back into those slices; `weight` scales that term in G's loss."""
+
+  latents: jax.Array  # (N, latent_dim)
+  images: jax.Array  # (N, S, S, C)
+  weight: float = flax.struct.field(pytree_node=False, default=0.0)
+
+
 def generator_loss(params: Any, generator: TrainState, discriminator: TrainState, x_real: jax.Array,
                    y_real: jax.Array, z: jax.Array, classes: jax.Array, key: jax.Array, n_classes: int,
-                   policy: tuple[str, ...] = (), batch_sharding: NamedSharding | None = None) -> tuple[jax.Array, dict]:
-  """G's loss: its fakes G(z), after the real batch in a batch composed like D's, classified as `classes`.
+                   policy: tuple[str, ...] = (), batch_sharding: NamedSharding | None = None,
+                   anchor: Anchor | None = None) -> tuple[jax.Array, tuple[dict, dict]]:
+  """G's loss: its fakes G(z), after the real batch in a batch composed like D's, classified as `classes`,
+  plus the anchor's weight times the MSE of G(anchor.latents) to anchor.images.
 
-  `key` draws D's augmentation and dropout. Returns the loss and G's updated batch statistics;
-  D's are discarded.
+  `key` draws D's augmentation and dropout. G decodes the fakes' and the anchor's latents in one
+  pass, so its batch statistics are those of both. Returns the loss and (G's updated batch
+  statistics, the adversarial and anchor terms); D's statistics are discarded.
   """
-  fakes, updates = _generate(generator, params, z, train=True)
-  x_d, _ = split_batch(discriminator_batch(x_real, y_real, fakes, n_classes), batch_sharding)
+  count = z.shape[0]
+  latents = z if anchor is None else jnp.concatenate([z, anchor.latents])
+  images, updates = _generate(generator, params, latents, train=True)
+  x_d, _ = split_batch(discriminator_batch(x_real, y_real, images[:count], n_classes), batch_sharding)
   logits, _ = discriminator_logits(discriminator, discriminator.params, x_d, key, policy)
-  return _cross_entropy(logits[x_real.shape[0]:], classes), updates
+  terms = {"g_loss": _cross_entropy(logits[x_real.shape[0]:], classes)}
+  if anchor is None:
+    return terms["g_loss"], (updates, terms)
+  terms["g_anchor_mse"] = jnp.mean(jnp.square(images[count:] - anchor.images))
+  return terms["g_loss"] + anchor.weight * terms["g_anchor_mse"], (updates, terms)
 
 
 def generator_update(generator: TrainState, discriminator: TrainState, x_real: jax.Array, y_real: jax.Array,
                      key: jax.Array, latent_mean: jax.Array, latent_scale: jax.Array, n_classes: int,
-                     policy: tuple[str, ...] = (),
-                     batch_sharding: NamedSharding | None = None) -> tuple[TrainState, jax.Array]:
-  """G's step on F = ceil(B / n) new fakes against D (see `generator_loss`); D is not changed."""
-  k_fake, k_discriminator = jax.random.split(key)
+                     policy: tuple[str, ...] = (), batch_sharding: NamedSharding | None = None,
+                     anchor: Anchor | None = None) -> tuple[TrainState, dict]:
+  """G's step on F = ceil(B / n) new fakes against D (see `generator_loss`), and with an `anchor` on F
+  of its slices drawn at random; D is not changed. Returns G and its loss terms."""
+  k_fake, k_discriminator, k_anchor = jax.random.split(key, 3)
   classes, z = _fake_latents(k_fake, x_real, latent_mean, latent_scale, n_classes, batch_sharding)
-  (loss, updates), grads = jax.value_and_grad(generator_loss, has_aux=True)(
+  drawn = None
+  if anchor is not None and anchor.weight > 0:
+    drawn = Anchor(*draw_batch(k_anchor, anchor.latents, anchor.images, z.shape[0], batch_sharding), anchor.weight)
+  (_, (updates, terms)), grads = jax.value_and_grad(generator_loss, has_aux=True)(
       generator.params, generator, discriminator, x_real, y_real, z, classes, k_discriminator, n_classes, policy,
-      batch_sharding)
-  return generator.apply_gradients(grads=grads, batch_stats=updates["batch_stats"]), loss
+      batch_sharding, drawn)
+  return generator.apply_gradients(grads=grads, batch_stats=updates["batch_stats"]), terms
 
 
 def bagan_step(state: GanState, key: jax.Array, images: jax.Array, labels: jax.Array, latent_mean: jax.Array,
-               latent_scale: jax.Array, *, batch_size: int, n_classes: int, policy: tuple[str, ...] = (),
-               bootstrap: bool = False, batch_sharding: NamedSharding | None = None) -> tuple[GanState, dict]:
+               latent_scale: jax.Array, anchor: Anchor | None = None, *, batch_size: int, n_classes: int,
+               policy: tuple[str, ...] = (), bootstrap: bool = False,
+               batch_sharding: NamedSharding | None = None) -> tuple[GanState, dict]:
   """One D step, then one G step against the updated D; returns the new state and metrics.
 
-  `policy` names the DiffAugment transforms of every image D sees. With one class and
-  z ~ N(0, I) this is a DCGAN step (real vs fake); `bootstrap` draws the real batch with
-  replacement, as ATR-GAN's "batching" does for a handful of minority images.
+  `policy` names the DiffAugment transforms of every image D sees; `anchor` adds the anchor term to
+  G's loss. With one class and z ~ N(0, I) this is a DCGAN step (real vs fake); `bootstrap` draws
+  the real batch with replacement, as ATR-GAN's "batching" does for a handful of minority images.
   """
   k_batch, k_discriminator, k_generator = jax.random.split(key, 3)
   x_real, y_real = draw_batch(k_batch, images, labels, batch_size, batch_sharding, bootstrap)
   discriminator, metrics = discriminator_update(state.generator, state.discriminator, x_real, y_real, k_discriminator,
                                                 latent_mean, latent_scale, n_classes, policy, batch_sharding)
-  generator, g_loss = generator_update(state.generator, discriminator, x_real, y_real, k_generator, latent_mean,
-                                       latent_scale, n_classes, policy, batch_sharding)
-  finite = jnp.isfinite(metrics["d_loss"]) & jnp.isfinite(g_loss) & all_finite((generator.params, discriminator.params))
-  return GanState(generator=generator, discriminator=discriminator), {**metrics, "g_loss": g_loss, "finite": finite}
+  generator, g_terms = generator_update(state.generator, discriminator, x_real, y_real, k_generator, latent_mean,
+                                        latent_scale, n_classes, policy, batch_sharding, anchor)
+  finite = jnp.isfinite(metrics["d_loss"]) & all_finite((g_terms, generator.params, discriminator.params))
+  return GanState(generator=generator, discriminator=discriminator), {**metrics, **g_terms, "finite": finite}

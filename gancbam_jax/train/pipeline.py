@@ -34,7 +34,7 @@ from gancbam_jax.compile_cache import compile_cache_directory, use_compile_cache
 from gancbam_jax.batching import map_in_batches
 from gancbam_jax.train import parallel
 from gancbam_jax.train.augment import SyntheticImages, balancing_counts, diversity_report, generate_class_images
-from gancbam_jax.train.bagan import GanState, bagan_step
+from gancbam_jax.train.bagan import Anchor, GanState, bagan_step
 from gancbam_jax.train.batches import batching_note
 from gancbam_jax.train.checkpoints import StageCheckpoints
 from gancbam_jax.train.data import TrainingData, prepare_training_data
@@ -200,10 +200,14 @@ def pretrain_autoencoder(run: Run, train_set: TrainingSet, name: str = "autoenco
   return state, report
 
 
-def fit_latent_gaussians(run: Run, autoencoder_state: TrainState, train_set: TrainingSet) -> ClassGaussians:
-  """Stage 2: N(mu_c, Sigma_c) of the encoder's latents (inference mode) for each training class."""
+def training_latents(run: Run, autoencoder_state: TrainState, train_set: TrainingSet) -> np.ndarray:
+  """The encoder's latents (inference mode) of the training slices, (N, latent_dim)."""
   encode = jax.jit(lambda x: autoencoder_state.apply_fn(autoencoder_state.variables, x, train=False, method="encode"))
-  latents = map_in_batches(encode, np.asarray(train_set.images), run.config.train.batch_size)
+  return map_in_batches(encode, np.asarray(train_set.images), run.config.train.batch_size)
+
+
+def fit_latent_gaussians(run: Run, latents: np.ndarray, train_set: TrainingSet) -> ClassGaussians:
+  """Stage 2: N(mu_c, Sigma_c) of the training slices' encoder latents for each training class."""
   return fit_class_gaussians(latents, np.asarray(train_set.labels), train_set.n_classes,
                              run.config.train.gaussian_ridge, train_set.class_names)
 
@@ -243,25 +247,29 @@ def train_bagan(run: Run, autoencoder_state: TrainState, train_set: TrainingSet,
   n, d = train_set.n_classes, run.config.model.latent_dim
   like = {"mean": np.zeros((n, d), np.float32), "covariance": np.zeros((n, d, d), np.float32),
           "scale": np.zeros((n, d, d), np.float32)}
+  # Deterministic (the encoder in inference mode): a resumed run computes the same latents again.
+  latents = training_latents(run, autoencoder_state, train_set)
   resumed = stage.restore_latest(state, key, like)
   if resumed:
     start, state, key, saved_gaussians = resumed
     gaussians = ClassGaussians.from_dict(saved_gaussians)
   else:
     stage.require_trainable(0, cfg.gan_steps)
-    start, gaussians = 0, fit_latent_gaussians(run, autoencoder_state, train_set)
+    start, gaussians = 0, fit_latent_gaussians(run, latents, train_set)
     stage.save(0, state, key, gaussians.to_dict())
     _sample_grid(run, state.generator, gaussians, train_set.class_names, name, 0)  # G is still the decoder: the starting point
   step = run.jit_step(bagan_step, batch_size=cfg.batch_size, n_classes=n,
                       policy=parse_policy(run.config.augment.diffaugment))
   mean, scale = parallel.replicate((jnp.asarray(gaussians.mean), jnp.asarray(gaussians.scale)), run.mesh)
+  anchor = Anchor(parallel.replicate(jnp.asarray(latents), run.mesh), train_set.images, cfg.gan_anchor_weight)
 
   def sample_at_intervals(step_number, current):
     if (cfg.sample_every and step_number % cfg.sample_every == 0) or step_number == cfg.gan_steps:
       _sample_grid(run, current.generator, gaussians, train_set.class_names, name, step_number)
     return {}
 
-  state, report = stage.run(state, key, lambda s, k: step(s, k, train_set.images, train_set.labels, mean, scale),
+  state, report = stage.run(state, key,
+                            lambda s, k: step(s, k, train_set.images, train_set.labels, mean, scale, anchor),
                             StageSchedule(cfg.gan_steps, cfg.log_every, cfg.checkpoint_every), start,
                             extras=gaussians.to_dict(), on_log=sample_at_intervals)
   stage.checkpoints.close()

@@ -67,6 +67,8 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
   require(train.ae_weight_decay >= 0, "train.ae_weight_decay", f"must be non-negative, got {train.ae_weight_decay}")
   _validate_augment(config.augment)
   require(train.gaussian_ridge >= 0, "train.gaussian_ridge", f"must be non-negative, got {train.gaussian_ridge}")
+  require(train.gan_anchor_weight >= 0, "train.gan_anchor_weight",
+          f"must be 0 (BAGAN's generator loss alone) or positive, got {train.gan_anchor_weight}")
 
 
 def _validate_data(data: ml_collections.ConfigDict) -> None:

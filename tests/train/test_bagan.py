@@ -13,6 +13,7 @@ import pytest
 from gancbam_jax import models
 from gancbam_jax.train import parallel
 from gancbam_jax.train.bagan import (
+    Anchor,
     GanState,
     bagan_step,
     conditioning_classes,
@@ -158,6 +159,41 @@ def test_the_generator_loss_sees_the_real_batch_beside_its_fakes(gan):
   loss, _ = generator_loss(*args, x, y, z, classes, key, N_CLASSES)
   other_real, _ = generator_loss(*args, jnp.flip(x, axis=1), y, z, classes, key, N_CLASSES)
   assert float(loss) != pytest.approx(float(other_real), rel=1e-4)
+
+
+def _anchor(gan, weight: float) -> Anchor:
+  """The fixture's slices paired with latents of their own, as the frozen encoder's would be."""
+  images = gan[1]
+  return Anchor(jax.random.normal(jax.random.key(21), (images.shape[0], LATENT)), images, weight)
+
+
+def _anchor_error(generator, anchor: Anchor) -> float:
+  decoded = generator.apply_fn(generator.variables, anchor.latents, train=False)
+  return float(jnp.mean(jnp.square(decoded - anchor.images)))
+
+
+def test_an_anchor_of_weight_zero_leaves_the_step_as_bagans(gan, stepped):
+  state, images, labels, mean, scale = gan
+  step = jax.jit(functools.partial(bagan_step, batch_size=BATCH, n_classes=N_CLASSES))
+  new_state, metrics = step(state, jax.random.key(7), images, labels, mean, scale, _anchor(gan, 0.0))
+  assert _same(new_state.generator.params, stepped[0].generator.params)
+  assert float(metrics["g_loss"]) == float(stepped[1]["g_loss"]) and "g_anchor_mse" not in metrics
+
+
+def test_the_anchor_pulls_the_generator_towards_the_real_slices_of_its_latents(gan):
+  """Twenty steps with the anchor halve G's error in decoding the anchor latents into their slices, and
+  leave it below that of twenty steps of BAGAN's loss alone; the step logs the term it minimises."""
+  state, images, labels, mean, scale = gan
+  step = jax.jit(functools.partial(bagan_step, batch_size=BATCH, n_classes=N_CLASSES))
+  anchor, errors = _anchor(gan, 100.0), {}
+  for weight in (0.0, 100.0):
+    current = state
+    for s in range(20):
+      current, metrics = step(current, jax.random.key(s), images, labels, mean, scale, _anchor(gan, weight))
+    errors[weight] = _anchor_error(current.generator, anchor)
+  assert errors[100.0] < 0.5 * _anchor_error(state.generator, anchor)
+  assert errors[100.0] < errors[0.0]
+  assert np.isfinite(float(metrics["g_anchor_mse"])) and bool(metrics["finite"])
 
 
 def _data_parallel_step(gan, devices: int):

@@ -34,7 +34,8 @@ def test_the_accelerator_config_computes_in_bfloat16_at_128():
 @pytest.mark.parametrize("field, value", [("model.dtype", "float16"), ("data.image_size", 96),
                                           ("train.gan_steps", 0), ("train.ae_beta1", 1.0),
                                           ("model.upsample", "nearest"), ("train.generator_layers", "conv"),
-                                          ("train.ae_batch_size", -8), ("augment.autoencoder_affine_scale", 10.0)])
+                                          ("train.ae_batch_size", -8), ("augment.autoencoder_affine_scale", 10.0),
+                                          ("train.gan_anchor_weight", -1.0)])
 def test_unusable_values_are_refused_by_name(field, value):
   from configs import default
 

@@ -76,6 +76,11 @@ def test_discriminator_batches_held_exactly_one_third_fakes(runs):
   assert fractions == [pytest.approx(f / (batch + f), abs=1e-7)] * smoke_config().train.gan_steps
 
 
+def test_the_generators_anchor_term_is_logged_at_every_step(runs):
+  anchor_errors = [r["g_anchor_mse"] for r in read_metrics(runs[1][0], "bagan")]
+  assert len(anchor_errors) == smoke_config().train.gan_steps and all(0 < e < 1 for e in anchor_errors)
+
+
 def test_augmentation_balances_the_training_classes(runs):
   workdir, summary = runs[1]
   real, synthetic = summary["augmentation"]["real"], summary["augmentation"]["synthetic"]
