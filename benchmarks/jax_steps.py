@@ -18,16 +18,18 @@ import jax.numpy as jnp
 import numpy as np
 
 from clock import steady_state_seconds
+from configs import default
 from gancbam_jax import models
 from gancbam_jax.detect.classifier import classifier_step
 from gancbam_jax.train import parallel
-from gancbam_jax.train.bagan import GanState, bagan_step, fakes_per_batch
+from gancbam_jax.train.bagan import Anchor, GanState, bagan_step, fakes_per_batch
 from gancbam_jax.train.pretrain import autoencoder_step
 from gancbam_jax.train.settings import DTYPES
 from gancbam_jax.train.state import adam, create_train_state
 
 STEP_NAMES = ("autoencoder", "bagan", "classifier")
 N_CLASSES = 2
+ANCHOR_WEIGHT = default.get_train_config().gan_anchor_weight  # the step as the default config trains it
 RESIDENT_BATCHES = 4  # the resident set holds this many batches, so drawing a batch is a real gather
 
 
@@ -67,7 +69,7 @@ def training_steps(variant: str, image_size: int, batch_size: int, dtype: str, m
   parallel.check_batch_divisible(batch_size, mesh, "batch size")
   autoencoder = models.build_autoencoder(variant, image_size, models.DEFAULT_LATENT_DIM, DTYPES[dtype])
   images, labels = resident_set(image_size, batch_size, mesh)
-  keys = iter(jax.random.split(jax.random.key(0), 4))
+  keys = iter(jax.random.split(jax.random.key(0), 5))
   tx = adam(1e-4, 0.5)
 
   def state_of(model):
@@ -83,8 +85,12 @@ def training_steps(variant: str, image_size: int, batch_size: int, dtype: str, m
                                     (N_CLASSES, models.DEFAULT_LATENT_DIM, models.DEFAULT_LATENT_DIM))
     state = GanState(state_of(models.build_generator(autoencoder)),
                      state_of(models.build_discriminator(autoencoder, N_CLASSES)))
+    # The resident slices stand for their own encoder latents: the anchor costs what it costs with real ones.
+    latents = jax.random.normal(next(keys), (images.shape[0], models.DEFAULT_LATENT_DIM), jnp.float32)
+    anchor = Anchor(parallel.replicate(latents, mesh), images, ANCHOR_WEIGHT)
     return TrainingStep("bagan", parallel.jit_step(bagan_step, mesh, batch_size=batch_size, n_classes=N_CLASSES),
-                        state, (images, labels, *parallel.replicate((latent_mean, latent_scale), mesh)), batch_size)
+                        state, (images, labels, *parallel.replicate((latent_mean, latent_scale), mesh), anchor),
+                        batch_size)
 
   def classifier_training_step():
     class_weights = parallel.replicate(jnp.ones((N_CLASSES,), jnp.float32), mesh)
@@ -104,7 +110,7 @@ def images_seen(step: TrainingStep, batch_size: int, devices: int = 1) -> str:
   if step.name == "bagan":
     fakes = fakes_per_batch(batch_size, N_CLASSES, devices)
     return (f"{batch_size} real images; D also sees {fakes} fakes, G generates {fakes} more and backpropagates "
-            "through D on them beside the real batch")
+            f"through D on them beside the real batch, and decodes {fakes} real slices' latents for its anchor")
   return f"{batch_size} real images"
 
 
