@@ -107,6 +107,13 @@ def test_collect_merges_reports_per_machine_and_renders_tables(train_step_report
   assert "## train_step" in table and "| classifier | 64 | 8 | float32 |" in table
 
 
+@pytest.mark.parametrize("report, line", [
+    ({"device": "cpu", "date": "2026-12-03", "jax_version": "0.10.2"}, "cpu, 2026-12-03, jax 0.10.2."),
+    ({"processor": "x86_64", "date": "2026-12-03", "n_slices": 64}, "x86_64, 2026-12-03.")])
+def test_a_rendered_report_names_only_the_provenance_it_records(report, line):
+  assert collect.render("m", {"data_loading": report}).splitlines()[6] == line
+
+
 def test_collect_names_an_unreadable_report(tmp_path, monkeypatch, capsys):
   monkeypatch.setattr(collect, "RESULTS", tmp_path)
   monkeypatch.setattr(sys, "argv", ["collect.py", "--tag", "m", f"scaling={tmp_path / 'missing.json'}"])
