@@ -30,7 +30,8 @@ def batching_note(what: str, set_size: int, batch_size: int) -> str | None:
 
 def draw_batch(key: jax.Array, images: jax.Array, labels: jax.Array, batch_size: int,
                sharding: NamedSharding | None = None, bootstrap: bool = False) -> tuple[jax.Array, jax.Array]:
-  """`batch_size` (image, label) pairs, split over devices by `sharding` when given.
+  """`batch_size` (image, label) pairs, split over devices by `sharding` when given. Any two arrays aligned
+  along their first axis pair the same way (BAGAN's anchor draws latents with their slices).
 
   Distinct unless `bootstrap` or the set is smaller than the batch: then drawn with replacement,
   so a set of any size fills the batch.
