@@ -23,6 +23,11 @@ from gancbam_jax.detect import trees
 FOREST_HEATMAP = "pixel importance to the forest times the deviation from the mean training slice"
 
 
+def balanced_forest(n_trees: int, seed: int) -> RandomForestClassifier:
+  """The peer's scikit-learn forest, unfitted: `n_trees` trees, class weights balanced."""
+  return RandomForestClassifier(n_trees, class_weight="balanced", random_state=seed)
+
+
 def fit_random_forest(images: np.ndarray, anomalous: np.ndarray, n_trees: int, seed: int) -> dict[str, np.ndarray]:
   """A balanced random forest of (N, S, S, C) training slices and 0/1 labels, as node arrays.
 
@@ -35,7 +40,7 @@ def fit_random_forest(images: np.ndarray, anomalous: np.ndarray, n_trees: int, s
   if len(np.unique(anomalous)) != 2:
     raise ValueError("a random forest needs normal and anomalous training slices; the training split holds one class")
   pixels = np.asarray(images, np.float32).reshape(len(images), -1)
-  forest = RandomForestClassifier(n_trees, class_weight="balanced", random_state=seed).fit(pixels, anomalous)
+  forest = balanced_forest(n_trees, seed).fit(pixels, anomalous)
   n_nodes = max(estimator.tree_.node_count for estimator in forest.estimators_)
   all_pixels = np.arange(pixels.shape[1])
   per_tree = []

@@ -72,16 +72,11 @@ class TrainingData:
     }
 
 
-def prepare_training_data(data_config: ml_collections.ConfigDict, progress: bool = True,
-                          fold: tuple[int, int] | None = None) -> TrainingData:
-  """Loads the configured dataset, splits it by patient, thins the training minority, normalises.
-
-  `fold=(k, K)` takes fold k of K (test = the k-th part, validation from the rest) instead of the
-  single split given by data.split's fractions.
-  """
-  dataset = load_from_config(data_config, progress=progress)
+def configured_split(dataset: CtDataset, split_config: ml_collections.ConfigDict,
+                     fold: tuple[int, int] | None = None) -> Split:
+  """The patient-grouped split a config's `data.split` gives, fold k of K where `fold=(k, K)`, its training
+  minority thinned by the BAGAN imbalance protocol when imbalance_u > 0."""
   labels = dataset.labels
-  split_config = data_config.split
   if fold is None:
     split = train_val_test_split(labels, dataset.patient_ids, val_fraction=split_config.val_fraction,
                                  test_fraction=split_config.test_fraction, seed=split_config.seed)
@@ -93,6 +88,19 @@ def prepare_training_data(data_config: ml_collections.ConfigDict, progress: bool
     thinned = keep_minority_fraction(split.train, labels, dataset.anomalous_index, split_config.imbalance_u,
                                      seed=split_config.seed)
     split = Split(train=thinned, val=split.val, test=split.test)
+  return split
+
+
+def prepare_training_data(data_config: ml_collections.ConfigDict, progress: bool = True,
+                          fold: tuple[int, int] | None = None) -> TrainingData:
+  """Loads the configured dataset, splits it by patient, thins the training minority, normalises.
+
+  `fold=(k, K)` takes fold k of K (test = the k-th part, validation from the rest) instead of the
+  single split given by data.split's fractions.
+  """
+  dataset = load_from_config(data_config, progress=progress)
+  labels = dataset.labels
+  split = configured_split(dataset, data_config.split, fold)
   train_raw = dataset.images(split.train)
   normalization = MinMaxStats.fit(train_raw)
   return TrainingData(dataset=dataset, split=split, normalization=normalization,
