@@ -66,8 +66,7 @@ def main(argv):
   print("| split | chosen window | its inner ROC-AUC | configured window's inner ROC-AUC | test ROC-AUC, chosen | "
         "test ROC-AUC, configured |\n|---|---|---|---|---|---|")
   for k, choice in enumerate(choices):
-    inner = {score.window: score for score in choice.ranking}
-    best, mine = choice.ranking[0], inner[configured]
+    best, mine = choice.ranking[0], choice.score(configured)
     print(f"| {k} | {_window_name(best.window)} | {best.roc_auc:.3f} ± {best.roc_auc_sd:.3f} | {mine.roc_auc:.3f} ± "
           f"{mine.roc_auc_sd:.3f} | {choice.test_roc_auc_chosen:.3f} | {choice.test_roc_auc_configured:.3f} |")
   tests = summarize_folds([{"chosen": choice.test_roc_auc_chosen, "configured": choice.test_roc_auc_configured}
@@ -75,8 +74,7 @@ def main(argv):
   mean, sd = tests["mean"], tests["std"]
   print(f"\nnested test ROC-AUC, window chosen per split: {mean['chosen']:.3f} ± {sd['chosen']:.3f}; "
         f"configured {_window_name(configured)}: {mean['configured']:.3f} ± {sd['configured']:.3f}")
-  mean_inner = {window: np.mean([next(s.roc_auc for s in c.ranking if s.window == window) for c in choices])
-                for window in windows}
+  mean_inner = {window: np.mean([choice.score(window).roc_auc for choice in choices]) for window in windows}
   times_chosen = {window: sum(c.chosen == window for c in choices) for window in windows}
   print("\n| window | mean inner ROC-AUC | chosen in splits |\n|---|---|---|")
   for window in sorted(windows, key=lambda w: -mean_inner[w])[:8]:

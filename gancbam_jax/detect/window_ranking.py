@@ -52,6 +52,10 @@ class FoldChoice:
   def chosen(self) -> Window:
     return self.ranking[0].window
 
+  def score(self, window: Window) -> WindowScore:
+    """The inner score of one of the ranked windows."""
+    return next(score for score in self.ranking if score.window == tuple(window))
+
 
 def candidate_windows(levels: Sequence[float], widths: Sequence[float]) -> list[Window]:
   """Every (level - width / 2, level + width / 2) of the given levels and widths (HU), as radiologists name them."""
@@ -117,6 +121,7 @@ def choose_window(images: np.ndarray, anomalous: np.ndarray, patients: np.ndarra
   learn = np.concatenate([split.train, split.val])
   ranking = rank_windows(images[learn], anomalous[learn], np.asarray(patients)[learn], windows,
                          inner_folds=inner_folds, n_trees=n_trees, seed=seed)
-  chosen = windows.index(ranking[0].window)
-  return FoldChoice(ranking, _test_roc_auc(images, anomalous, split, chosen, n_trees, seed),
-                    _test_roc_auc(images, anomalous, split, windows.index(tuple(configured)), n_trees, seed))
+  chosen, mine = windows.index(ranking[0].window), windows.index(tuple(configured))
+  # One forest per distinct channel: the chosen window is often the configured one.
+  test = {channel: _test_roc_auc(images, anomalous, split, channel, n_trees, seed) for channel in {chosen, mine}}
+  return FoldChoice(ranking, test[chosen], test[mine])
