@@ -159,6 +159,8 @@ def get_detect_config() -> ml_collections.ConfigDict:
   detect.classifier_learning_rate = 1e-4
   detect.classifier_weight_decay = 0.0  # AdamW's decoupled weight decay; 0 = Adam
   detect.classifier_selection = "val_loss"  # val_loss | val_roc_auc | last: the epoch kept, on validation or the last
+  # encoder | random: the classifier's trunk starts from the pretrained encoder (METHOD.md's transfer) or at random.
+  detect.classifier_init = "encoder"
   # reconstruction and fanogan train their normal-only autoencoder and GAN with train.ae_* and train.gan_*.
   detect.encoder_steps = 200  # fanogan: steps of the izi_f encoder
   detect.fanogan_feature_weight = 1.0  # k in ||x - G(E(x))||^2 + k ||f_D(x) - f_D(G(E(x)))||^2

@@ -103,7 +103,7 @@ def test_a_run_written_before_peers_and_the_synthetic_share_still_evaluates(shar
   copy = tmp_path / "run"
   shutil.copytree(workdir, copy)
   saved = json.loads((copy / "config.json").read_text())
-  del saved["eval"]["peers"], saved["detect"]["synthetic_share"]
+  del saved["eval"]["peers"], saved["detect"]["synthetic_share"], saved["detect"]["classifier_init"]
   (copy / "config.json").write_text(json.dumps(saved))
   again = evaluate_workdir(copy)
   assert again["roc_auc"] == results["roc_auc"] and "peers" not in again
@@ -125,13 +125,16 @@ def test_peers_are_scored_on_the_runs_own_split_as_if_run_alone(shared_smoke_run
   with_peers, alone = tmp_path / "with_peers", tmp_path / "forest_alone"
   for copy in (with_peers, alone):
     shutil.copytree(workdir, copy)
-  peers = run_experiment(with_fields(smoke.get_config(), {"eval.peers": "random_forest,no_augmentation"}),
+  peers = run_experiment(with_fields(smoke.get_config(), {"eval.peers": "random_forest,no_augmentation,random_trunk"}),
                          with_peers)["peers"]
   forest = run_experiment(with_fields(smoke.get_config(), {"detect.method": "random_forest"}), alone)
-  assert list(peers) == ["random_forest", "no_augmentation"]
+  assert list(peers) == ["random_forest", "no_augmentation", "random_trunk"]
   assert peers["random_forest"]["roc_auc"] == forest["roc_auc"]
   assert peers["random_forest"]["confidence_intervals"]["roc_auc"] == forest["confidence_intervals"]["roc_auc"]
   assert "imbalanced training split" in peers["no_augmentation"]["method_description"]
+  # The method's classifier and the peer's differ in their start alone, so each keeps a stage of its own.
+  assert "trunk from a random initialisation" in peers["random_trunk"]["method_description"]
+  assert all((with_peers / "checkpoints" / stage).is_dir() for stage in ("classifier", "classifier_random_trunk"))
   report = (with_peers / "report.md").read_text()
   assert "## Peers on the same split" in report and METHODS["no_augmentation"].label in report
 
@@ -175,7 +178,8 @@ def test_cross_validation_tests_every_slice_once_and_reports_the_spread(dataset_
                                           ("eval.folds", 0), ("eval.target_fpr", 1.5), ("detect.rebalance", "smote"),
                                           ("detect.aclae_bands", 7), ("detect.pca_components", 0),
                                           ("detect.atr_gan_steps", 0), ("eval.peers", "svm"),
-                                          ("eval.peers", "no_cbam"), ("detect.synthetic_share", 1.5)])
+                                          ("eval.peers", "no_cbam"), ("detect.synthetic_share", 1.5),
+                                          ("detect.classifier_init", "imagenet")])
 def test_unusable_detection_values_are_refused_by_name(field, value):
   with pytest.raises(ConfigError, match=f"config field {field}"):
     validate_detection_config(with_fields(smoke.get_config(), {field: value}))

@@ -1,6 +1,7 @@
 """The primary detector (METHOD.md §4b): the CBAM classifier trained on real plus BAGAN-synthetic slices.
 
-Its trunk starts from the pretrained encoder (BAGAN's transfer), its head is fresh, and it learns
+Its trunk starts from the pretrained encoder (BAGAN's transfer) or, by detect.classifier_init, from a
+random initialisation (for an autoencoder that does not generalise); its head is fresh, and it learns
 normal vs anomalous from the training split with the minority class topped up by the generator
 until the classes balance. `detect.rebalance` swaps that augmentation for the ablations a user
 would try first: no rebalancing, a loss weighted by inverse class frequency, or plain oversampling
@@ -37,6 +38,8 @@ from gancbam_jax.train.transforms import ClassicAugmentation, classic_augment
 
 STAGE = "classifier"
 REBALANCING = ("bagan", "none", "class_weights", "oversample")
+# Where the trunk's parameters start: copied from the pretrained encoder (METHOD.md §2), or drawn at random.
+TRUNK_INITS = ("encoder", "random")
 # How the epoch to keep is chosen on validation: each criterion's sort key (lower is better) and its description.
 SELECTION_CRITERIA = {
     "val_loss": (lambda m: (m["val_loss"],), "lowest validation loss"),
@@ -152,13 +155,23 @@ def rebalanced_training_set(run: Run, trained: TrainedStages) -> ClassifierTrain
 
 def classifier_stage(config) -> str:
   """The stage (checkpoints/<stage>) of the configured classifier: one per kind of training set, so that
-  another rebalancing or ATR-GAN in the same run directory never resumes a classifier trained on other data."""
-  if config.detect.method == "atr_gan":
-    return "atr_gan_classifier"
-  rebalance, share = config.detect.rebalance, config.detect.synthetic_share
-  if rebalance == "bagan":
-    return STAGE if share == 1.0 else f"{STAGE}_synthetic_share_{share:g}"
-  return f"{STAGE}_{rebalance}"
+  another rebalancing, trunk initialisation or ATR-GAN in the same run directory never resumes a classifier
+  trained on other data or from another start."""
+  detect = config.detect
+  trunk = "" if detect.classifier_init == "encoder" else f"_{detect.classifier_init}_trunk"
+  if detect.method == "atr_gan":
+    return f"atr_gan_classifier{trunk}"
+  if detect.rebalance == "bagan":
+    share = detect.synthetic_share
+    return STAGE + trunk if share == 1.0 else f"{STAGE}_synthetic_share_{share:g}{trunk}"
+  return f"{STAGE}_{detect.rebalance}{trunk}"
+
+
+def initial_variables(classifier: models.ImageClassifier, autoencoder_variables, trunk_init: str, key: jax.Array):
+  """The classifier's variables before training: a fresh head, and a trunk copied from the encoder when trunk_init
+  is "encoder" (TRUNK_INITS) or freshly drawn from key when it is "random"."""
+  variables = models.init_variables(classifier, key)
+  return models.trunk_from_autoencoder(autoencoder_variables, variables) if trunk_init == "encoder" else variables
 
 
 def train_classifier(run: Run, autoencoder_state: TrainState,
@@ -169,8 +182,8 @@ def train_classifier(run: Run, autoencoder_state: TrainState,
                                      run.data.val_images)
   class_weights = parallel.replicate(training.class_weights, run.mesh)
   classifier = models.build_classifier(run.autoencoder)
-  variables = models.trunk_from_autoencoder(autoencoder_state.variables,
-                                            models.init_variables(classifier, run.key("classifier-init")))
+  variables = initial_variables(classifier, autoencoder_state.variables, cfg.classifier_init,
+                                run.key("classifier-init"))
   epoch_steps = math.ceil(int(train_set.labels.shape[0]) / train_cfg.batch_size)
   total_steps = cfg.classifier_epochs * epoch_steps
   tx = adam(cfg.classifier_learning_rate, ADAM_BETA1, schedule=train_cfg.lr_schedule, steps=total_steps,

@@ -42,8 +42,7 @@ from gancbam_jax.train.checkpoints import StageCheckpoints
 from gancbam_jax.train.pipeline import Run, TrainedStages
 
 DESCRIPTIONS = {
-    "classifier": "CBAM classifier (trunk from the pretrained encoder) trained on the training split; "
-                  "score = softmax probability of the anomalous class",
+    "classifier": "CBAM classifier trained on the training split; score = softmax probability of the anomalous class",
     "discriminator": "BAGAN discriminator posterior; score = p(anomalous) / (1 - p(fake))",
     "reconstruction": "reconstruction error (mean squared) of a CBAM autoencoder trained on normal slices only",
     "fanogan": "f-AnoGAN izi_f score: residual of x against G(E'(x)) plus k times the residual of D's features, "
@@ -69,6 +68,10 @@ REBALANCED = {
     "none": "ablation: no rebalancing, trained on the imbalanced training split",
     "class_weights": "ablation: no synthetic slices, cross-entropy weighted by inverse class frequency",
     "oversample": "ablation: no synthetic slices, real minority slices drawn again until the classes balance",
+}
+TRUNK_STARTS = {
+    "encoder": "trunk from the pretrained encoder",
+    "random": "trunk from a random initialisation, not the encoder",
 }
 
 
@@ -201,7 +204,8 @@ def classifier_detector(run: Run, trained: TrainedStages) -> Detector:
   rebalance = run.config.detect.rebalance
   return Detector("classifier", jax.jit(outputs), state.variables, _heatmap_kind(run), selection, training.added,
                   TrainedVariables(classifier_stage(run.config)),
-                  description=f"{DESCRIPTIONS['classifier']}; {rebalancing_description(run.config.detect)}",
+                  description=(f"{DESCRIPTIONS['classifier']}; {TRUNK_STARTS[run.config.detect.classifier_init]}; "
+                               f"{rebalancing_description(run.config.detect)}"),
                   augmentation=trained.summary["augmentation"] if rebalance == "bagan" else None)
 
 
@@ -260,7 +264,9 @@ def atr_gan_detector(run: Run, trained: TrainedStages) -> Detector:
   state, selection = train_classifier(run, trained.autoencoder, training)
   outputs = classifier_outputs(models.build_classifier(run.autoencoder), run.data.dataset.anomalous_index)
   return Detector("atr_gan", jax.jit(outputs), state.variables, _heatmap_kind(run), selection, training.added,
-                  TrainedVariables(classifier_stage(run.config)), DESCRIPTIONS["atr_gan"], augmentation=augmentation)
+                  TrainedVariables(classifier_stage(run.config)),
+                  f"{DESCRIPTIONS['atr_gan']}; {TRUNK_STARTS[run.config.detect.classifier_init]}",
+                  augmentation=augmentation)
 
 
 def _dynamic_threshold(scores: np.ndarray, labels: np.ndarray) -> tuple[float, str]:

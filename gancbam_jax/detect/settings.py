@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ml_collections
 
-from gancbam_jax.detect.classifier import REBALANCING, SELECTION_CRITERIA
+from gancbam_jax.detect.classifier import REBALANCING, SELECTION_CRITERIA, TRUNK_INITS
 from gancbam_jax.detect.detectors import BUILDERS
 from gancbam_jax.detect.metrics import THRESHOLD_RULES
 from gancbam_jax.methods import peer_names
@@ -26,6 +26,8 @@ def validate_detection_config(config: ml_collections.ConfigDict) -> None:
           f"must be non-negative, got {detect.classifier_weight_decay}")
   require(detect.classifier_selection in SELECTION_CRITERIA, "detect.classifier_selection",
           f"{detect.classifier_selection!r} is not one of {tuple(SELECTION_CRITERIA)}")
+  require(detect.classifier_init in TRUNK_INITS, "detect.classifier_init",
+          f"{detect.classifier_init!r} is not one of {TRUNK_INITS}")
   require(0.0 <= detect.synthetic_share <= 1.0, "detect.synthetic_share",
           f"must be a share in [0, 1], got {detect.synthetic_share}")
   require(detect.fanogan_feature_weight >= 0, "detect.fanogan_feature_weight",

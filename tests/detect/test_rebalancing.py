@@ -78,7 +78,8 @@ def test_a_synthetic_share_caps_bagans_slices_and_repeats_real_ones_for_the_rest
 
 
 def test_each_training_set_gets_its_own_classifier_stage():
-  """A second rebalancing (or ATR-GAN) in a run directory must not resume a classifier trained on other data."""
+  """A second rebalancing, trunk initialisation or ATR-GAN in a run directory must not resume a classifier trained
+  on other data or from another start."""
   stages = set()
   for method, rebalance in [("classifier", r) for r in ("bagan", "none", "class_weights", "oversample")] + [
       ("atr_gan", "bagan")]:
@@ -87,7 +88,11 @@ def test_each_training_set_gets_its_own_classifier_stage():
     stages.add(classifier_stage(config))
   config.detect.method, config.detect.synthetic_share = "classifier", 0.5
   stages.add(classifier_stage(config))
-  assert len(stages) == 6 and "classifier" in stages  # the method's own keeps its name (existing runs resume)
+  config.detect.synthetic_share = 1.0
+  for method, rebalance in (("classifier", "bagan"), ("classifier", "oversample"), ("atr_gan", "bagan")):
+    config.detect.method, config.detect.rebalance, config.detect.classifier_init = method, rebalance, "random"
+    stages.add(classifier_stage(config))
+  assert len(stages) == 9 and "classifier" in stages  # the method's own keeps its name (existing runs resume)
 
 
 def test_the_atr_gan_filter_rejects_memorised_and_poor_candidates():
