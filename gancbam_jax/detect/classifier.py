@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -38,8 +39,12 @@ from gancbam_jax.train.transforms import ClassicAugmentation, classic_augment
 
 STAGE = "classifier"
 REBALANCING = ("bagan", "none", "class_weights", "oversample")
-# Where the trunk's parameters start: copied from the pretrained encoder (METHOD.md §2), or drawn at random.
-TRUNK_INITS = ("encoder", "random")
+# Where the trunk's parameters start (detect.classifier_init), in the words reports use: copied from the pretrained
+# encoder (METHOD.md §2), or drawn at random.
+TRUNK_INITS = {
+    "encoder": "trunk from the pretrained encoder",
+    "random": "trunk from a random initialisation, not the encoder",
+}
 # How the epoch to keep is chosen on validation: each criterion's sort key (lower is better) and its description.
 SELECTION_CRITERIA = {
     "val_loss": (lambda m: (m["val_loss"],), "lowest validation loss"),
@@ -158,32 +163,35 @@ def classifier_stage(config) -> str:
   another rebalancing, trunk initialisation or ATR-GAN in the same run directory never resumes a classifier
   trained on other data or from another start."""
   detect = config.detect
-  trunk = "" if detect.classifier_init == "encoder" else f"_{detect.classifier_init}_trunk"
   if detect.method == "atr_gan":
-    return f"atr_gan_classifier{trunk}"
-  if detect.rebalance == "bagan":
-    share = detect.synthetic_share
-    return STAGE + trunk if share == 1.0 else f"{STAGE}_synthetic_share_{share:g}{trunk}"
-  return f"{STAGE}_{detect.rebalance}{trunk}"
+    base = "atr_gan_classifier"
+  elif detect.rebalance == "bagan":
+    base = STAGE if detect.synthetic_share == 1.0 else f"{STAGE}_synthetic_share_{detect.synthetic_share:g}"
+  else:
+    base = f"{STAGE}_{detect.rebalance}"
+  return base if detect.classifier_init == "encoder" else f"{base}_{detect.classifier_init}_trunk"
 
 
-def initial_variables(classifier: models.ImageClassifier, autoencoder_variables, trunk_init: str, key: jax.Array):
+def initial_variables(classifier: models.ImageClassifier, trunk_init: str, key: jax.Array,
+                      encoder_variables: Callable[[], models.Variables]) -> models.Variables:
   """The classifier's variables before training: a fresh head, and a trunk copied from the encoder when trunk_init
-  is "encoder" (TRUNK_INITS) or freshly drawn from key when it is "random"."""
+  is "encoder" (TRUNK_INITS) or freshly drawn from key when it is "random".
+
+  encoder_variables is called only for "encoder", so that a random trunk never trains an autoencoder it does not use.
+  """
   variables = models.init_variables(classifier, key)
-  return models.trunk_from_autoencoder(autoencoder_variables, variables) if trunk_init == "encoder" else variables
+  return models.trunk_from_autoencoder(encoder_variables(), variables) if trunk_init == "encoder" else variables
 
 
-def train_classifier(run: Run, autoencoder_state: TrainState,
-                     training: ClassifierTrainingSet) -> tuple[TrainState, dict]:
+def train_classifier(run: Run, trained: TrainedStages, training: ClassifierTrainingSet) -> tuple[TrainState, dict]:
   """Trains (or restores) the classifier; returns the state of the selected epoch and how it was selected."""
   cfg, train_cfg = run.config.detect, run.config.train
   train_set = TrainingSet.on_devices(run.mesh, training.images, training.labels, run.data.class_names,
                                      run.data.val_images)
   class_weights = parallel.replicate(training.class_weights, run.mesh)
   classifier = models.build_classifier(run.autoencoder)
-  variables = initial_variables(classifier, autoencoder_state.variables, cfg.classifier_init,
-                                run.key("classifier-init"))
+  variables = initial_variables(classifier, cfg.classifier_init, run.key("classifier-init"),
+                                lambda: trained.autoencoder.variables)
   epoch_steps = math.ceil(int(train_set.labels.shape[0]) / train_cfg.batch_size)
   total_steps = cfg.classifier_epochs * epoch_steps
   tx = adam(cfg.classifier_learning_rate, ADAM_BETA1, schedule=train_cfg.lr_schedule, steps=total_steps,

@@ -26,8 +26,8 @@ import numpy as np
 from gancbam_jax import models
 from gancbam_jax.batching import map_in_batches
 from gancbam_jax.detect import aclae, atr_gan, forest
-from gancbam_jax.detect.classifier import (classifier_stage, classifier_training_set, rebalanced_training_set,
-                                          train_classifier)
+from gancbam_jax.detect.classifier import (TRUNK_INITS, classifier_stage, classifier_training_set,
+                                          rebalanced_training_set, train_classifier)
 from gancbam_jax.detect.normality import (
     AUTOENCODER_STAGE,
     ENCODER_STAGE,
@@ -68,10 +68,6 @@ REBALANCED = {
     "none": "ablation: no rebalancing, trained on the imbalanced training split",
     "class_weights": "ablation: no synthetic slices, cross-entropy weighted by inverse class frequency",
     "oversample": "ablation: no synthetic slices, real minority slices drawn again until the classes balance",
-}
-TRUNK_STARTS = {
-    "encoder": "trunk from the pretrained encoder",
-    "random": "trunk from a random initialisation, not the encoder",
 }
 
 
@@ -199,12 +195,12 @@ def _heatmap_kind(run: Run) -> str:
 
 def classifier_detector(run: Run, trained: TrainedStages) -> Detector:
   training = rebalanced_training_set(run, trained)
-  state, selection = train_classifier(run, trained.autoencoder, training)
+  state, selection = train_classifier(run, trained, training)
   outputs = classifier_outputs(models.build_classifier(run.autoencoder), run.data.dataset.anomalous_index)
   rebalance = run.config.detect.rebalance
   return Detector("classifier", jax.jit(outputs), state.variables, _heatmap_kind(run), selection, training.added,
                   TrainedVariables(classifier_stage(run.config)),
-                  description=(f"{DESCRIPTIONS['classifier']}; {TRUNK_STARTS[run.config.detect.classifier_init]}; "
+                  description=(f"{DESCRIPTIONS['classifier']}; {TRUNK_INITS[run.config.detect.classifier_init]}; "
                                f"{rebalancing_description(run.config.detect)}"),
                   augmentation=trained.summary["augmentation"] if rebalance == "bagan" else None)
 
@@ -261,11 +257,11 @@ def atr_gan_detector(run: Run, trained: TrainedStages) -> Detector:
   gan = atr_gan.train_dcgan(run, minority)
   synthetic, augmentation = atr_gan.filtered_synthetic(run, gan.generator, trained.autoencoder, minority)
   training = classifier_training_set(run, synthetic)
-  state, selection = train_classifier(run, trained.autoencoder, training)
+  state, selection = train_classifier(run, trained, training)
   outputs = classifier_outputs(models.build_classifier(run.autoencoder), run.data.dataset.anomalous_index)
   return Detector("atr_gan", jax.jit(outputs), state.variables, _heatmap_kind(run), selection, training.added,
                   TrainedVariables(classifier_stage(run.config)),
-                  f"{DESCRIPTIONS['atr_gan']}; {TRUNK_STARTS[run.config.detect.classifier_init]}",
+                  f"{DESCRIPTIONS['atr_gan']}; {TRUNK_INITS[run.config.detect.classifier_init]}",
                   augmentation=augmentation)
 
 

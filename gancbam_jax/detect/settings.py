@@ -27,7 +27,7 @@ def validate_detection_config(config: ml_collections.ConfigDict) -> None:
   require(detect.classifier_selection in SELECTION_CRITERIA, "detect.classifier_selection",
           f"{detect.classifier_selection!r} is not one of {tuple(SELECTION_CRITERIA)}")
   require(detect.classifier_init in TRUNK_INITS, "detect.classifier_init",
-          f"{detect.classifier_init!r} is not one of {TRUNK_INITS}")
+          f"{detect.classifier_init!r} is not one of {tuple(TRUNK_INITS)}")
   require(0.0 <= detect.synthetic_share <= 1.0, "detect.synthetic_share",
           f"must be a share in [0, 1], got {detect.synthetic_share}")
   require(detect.fanogan_feature_weight >= 0, "detect.fanogan_feature_weight",

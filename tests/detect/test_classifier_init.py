@@ -26,9 +26,19 @@ def test_the_trunk_is_the_encoders_only_when_asked_and_the_head_is_always_fresh(
   classifier, autoencoder_variables = models_and_encoder
   key = jax.random.key(5)
   fresh = init_variables(classifier, key)
-  variables = initial_variables(classifier, autoencoder_variables, trunk_init, key)
+  variables = initial_variables(classifier, trunk_init, key, lambda: autoencoder_variables)
   for collection in ("params", "batch_stats"):
     encoder_trunk = autoencoder_variables[collection]["encoder"]["trunk"]
     assert _same(variables[collection]["trunk"], encoder_trunk) == (trunk_init == "encoder")
     assert _same(variables[collection]["trunk"], fresh[collection]["trunk"]) == (trunk_init == "random")
   assert _same(variables["params"]["head"], fresh["params"]["head"])
+
+
+def test_a_random_trunk_never_asks_for_the_encoder(models_and_encoder):
+  """So that a run whose classifier starts at random trains no autoencoder it does not use."""
+  classifier, _ = models_and_encoder
+
+  def encoder_variables():
+    raise AssertionError("the encoder was read for a random trunk")
+
+  initial_variables(classifier, "random", jax.random.key(5), encoder_variables)
