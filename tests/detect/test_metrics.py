@@ -83,6 +83,22 @@ def test_detection_metrics_add_the_threshold_free_areas():
       scores, labels, np.median(scores))
 
 
+def _flagged_as_by(scores, chosen):
+  """The distinct validation score whose threshold flags what chosen flags, and the next lower one (or None)."""
+  candidates = np.unique(scores)[::-1]
+  lowest_flagged = candidates[candidates >= chosen].min()
+  below = candidates[candidates < chosen]
+  return lowest_flagged, (below.max() if below.size else None)
+
+
+def _halfway_below(scores, chosen) -> bool:
+  """Whether chosen lies halfway between the lowest score it flags and the highest it does not."""
+  lowest_flagged, highest_unflagged = _flagged_as_by(scores, chosen)
+  if highest_unflagged is None:
+    return chosen == lowest_flagged
+  return chosen == pytest.approx((lowest_flagged + highest_unflagged) / 2, rel=0, abs=1e-12)
+
+
 @pytest.mark.parametrize("kind", ("continuous", "ties", "imbalanced"))
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_max_f1_threshold_attains_the_best_f1_over_all_candidates(kind, seed):
@@ -90,22 +106,42 @@ def test_max_f1_threshold_attains_the_best_f1_over_all_candidates(kind, seed):
   candidates = np.unique(scores)
   f1 = np.array([sk.f1_score(labels, (scores >= c).astype(int), zero_division=0) for c in candidates])
   chosen = choose_threshold(scores, labels, "max_f1")
-  assert chosen in candidates
   best = candidates[np.isclose(f1, f1.max(), rtol=0, atol=1e-12)]
-  assert chosen == best.max()  # the highest of tied maxima: fewer false alarms
+  # The highest of tied maxima (fewer false alarms) flags what the threshold flags.
+  assert _flagged_as_by(scores, chosen)[0] == best.max()
+  assert sk.f1_score(labels, scores >= chosen) == pytest.approx(f1.max())
+  assert _halfway_below(scores, chosen)
 
 
-def test_max_f1_breaks_ties_towards_the_higher_threshold():
-  # Threshold 0.9 flags one of two anomalous slices (F1 = 2/3); 0.1 flags all four slices (F1 = 2/3 too).
+def test_max_f1_breaks_ties_towards_the_higher_threshold_and_sits_halfway_below_it():
+  # Flagging 0.9 alone finds one of two anomalous slices (F1 = 2/3); flagging all four slices does too.
   scores = np.array([0.1, 0.2, 0.5, 0.9])
   labels = np.array([1, 0, 0, 1])
   assert sk.f1_score(labels, scores >= 0.9) == pytest.approx(sk.f1_score(labels, scores >= 0.1))
-  assert choose_threshold(scores, labels) == 0.9
+  assert choose_threshold(scores, labels) == pytest.approx(0.7)
+
+
+def test_a_threshold_that_flags_every_validation_slice_is_the_lowest_score():
+  scores = np.array([0.2, 0.4, 0.6, 0.8])
+  assert choose_threshold(scores, np.array([1, 1, 0, 1])) == 0.2
+
+
+def test_the_threshold_falls_between_scores_a_classifier_saturates():
+  # Probabilities of an overconfident classifier: the midpoint is 0.5, not the anomalous slice's 4.7e-6.
+  scores = np.array([1e-9, 2e-9, 4.7e-6, 1.0 - 1e-7, 1.0])
+  labels = np.array([0, 0, 0, 1, 1])
+  assert choose_threshold(scores, labels) == pytest.approx((4.7e-6 + 1.0 - 1e-7) / 2)
+
+
+def test_neighbouring_floats_keep_the_lowest_flagged_score():
+  upper = 0.5
+  lower = np.nextafter(upper, 0.0)
+  assert choose_threshold(np.array([lower, upper]), np.array([0, 1])) == upper
 
 
 @pytest.mark.parametrize("kind", ("continuous", "ties", "imbalanced"))
 @pytest.mark.parametrize("target_fpr", [0.0, 0.05, 0.2, 0.5])
-def test_fixed_fpr_threshold_is_the_lowest_within_the_budget(kind, target_fpr):
+def test_fixed_fpr_threshold_flags_the_most_within_the_budget(kind, target_fpr):
   scores, labels = _scored(kind)
   chosen = choose_threshold(scores, labels, "fixed_fpr", target_fpr=target_fpr)
   counts = confusion_counts(scores, labels, chosen)
@@ -113,7 +149,8 @@ def test_fixed_fpr_threshold_is_the_lowest_within_the_budget(kind, target_fpr):
   negatives = scores[labels == 0]
   within = [c for c in np.unique(scores) if np.mean(negatives >= c) <= target_fpr]
   if within:
-    assert chosen == min(within)
+    assert _flagged_as_by(scores, chosen)[0] == min(within)
+    assert _halfway_below(scores, chosen)
   else:
     assert chosen > scores.max()
 
