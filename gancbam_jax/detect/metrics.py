@@ -88,8 +88,8 @@ def choose_threshold(scores, labels, rule: str = "max_f1", target_fpr: float = 0
   lowest flagged score when every slice is flagged): it flags the same validation slices, with the
   widest margin to both. On the lowest flagged score itself, any test slice scored a little below
   the validation slice that set it is missed; with a few validation slices per fold that slice is
-  chance. On siim-ct-dev's 5 folds, halfway raised the mean test F1 of 8 classifier runs from 0.736
-  to 0.785 (docs/detection.md).
+  chance. Over 13 classifier runs on siim-ct-dev's 5 folds, mean test F1 0.752 on the score and
+  0.775 halfway (docs/detection.md).
   """
   if rule not in THRESHOLD_RULES:
     raise ValueError(f"unknown threshold rule {rule!r}; use one of {', '.join(THRESHOLD_RULES)}")
