@@ -44,10 +44,11 @@ class Evaluation:
 
 def threshold_rule(eval_config) -> str:
   """How choose_threshold placed the threshold, in the words of results.json, the report and the export manifest."""
-  placement = ", halfway between the lowest flagged and the highest unflagged validation score"
   if eval_config.threshold == "max_f1":
-    return "maximum F1 on validation" + placement
-  return f"highest recall with false-positive rate <= {eval_config.target_fpr:g} on validation" + placement
+    flagged = "maximum F1 on validation"
+  else:
+    flagged = f"highest recall with false-positive rate <= {eval_config.target_fpr:g} on validation"
+  return f"{flagged}, halfway between the lowest flagged and the highest unflagged validation score"
 
 
 def describe_data(run: Run) -> dict:

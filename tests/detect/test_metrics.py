@@ -85,7 +85,7 @@ def test_detection_metrics_add_the_threshold_free_areas():
 
 def _flagged_as_by(scores, chosen):
   """The distinct validation score whose threshold flags what chosen flags, and the next lower one (or None)."""
-  candidates = np.unique(scores)[::-1]
+  candidates = np.unique(scores)
   lowest_flagged = candidates[candidates >= chosen].min()
   below = candidates[candidates < chosen]
   return lowest_flagged, (below.max() if below.size else None)
