@@ -26,8 +26,6 @@ KILL_AFTER_CHECKPOINT = 8
 ARGS = ["--config", str(REPO / "configs" / "smoke.py"), f"--config.train.ae_steps={AE_STEPS}",
         "--config.train.checkpoint_every=4", "--config.train.log_every=4",
         f"--config.train.num_devices={jax.device_count()}"]
-# The launched runs see as many CPU devices as this process (conftest sets them, and they do not import it).
-ENV = {**os.environ, "JAX_NUM_CPU_DEVICES": str(jax.device_count())}
 TIMEOUT_S = 600
 
 
@@ -35,8 +33,15 @@ def _command(workdir: pathlib.Path) -> list[str]:
   return [sys.executable, str(REPO / "launch" / "train.py"), *ARGS, f"--workdir={workdir}"]
 
 
+def _env() -> dict[str, str]:
+  """The launched runs' environment: as many CPU devices as this process (conftest sets them, and they do not
+  import it), and the GANCBAM_CACHE the dataset_cache fixture exports; read when a run starts, since a copy
+  taken at import, before any fixture ran, would send them to the user's ~/.cache."""
+  return {**os.environ, "JAX_NUM_CPU_DEVICES": str(jax.device_count())}
+
+
 def _train(workdir: pathlib.Path) -> subprocess.CompletedProcess:
-  result = subprocess.run(_command(workdir), capture_output=True, text=True, timeout=TIMEOUT_S, env=ENV)
+  result = subprocess.run(_command(workdir), capture_output=True, text=True, timeout=TIMEOUT_S, env=_env())
   assert result.returncode == 0, result.stderr[-3000:]
   return result
 
@@ -48,7 +53,7 @@ def _checkpoint_steps(workdir: pathlib.Path, stage: str) -> list[int]:
 
 def _kill_mid_autoencoder_stage(workdir: pathlib.Path) -> int:
   """Starts a run, SIGKILLs it once a mid-stage checkpoint is committed; returns the latest step then."""
-  process = subprocess.Popen(_command(workdir), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)
+  process = subprocess.Popen(_command(workdir), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_env())
   deadline = time.monotonic() + TIMEOUT_S
   while not any(step >= KILL_AFTER_CHECKPOINT for step in _checkpoint_steps(workdir, "autoencoder")):
     assert process.poll() is None, "the run ended before it could be killed"
