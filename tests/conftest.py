@@ -99,14 +99,22 @@ def write_ct(bundled_dicom):
   return write
 
 
+def _session_directory(tmp_path_factory, worker_id: str) -> pathlib.Path:
+  """The temporary directory every test process of the session sees: pytest-xdist gives each worker one of
+  its own inside it."""
+  return tmp_path_factory.getbasetemp() if worker_id == "master" else tmp_path_factory.getbasetemp().parent
+
+
 @pytest.fixture(scope="session")
-def dataset_cache(tmp_path_factory) -> pathlib.Path:
-  """A cache directory shared by the session's tests (phantom datasets, decoded slices).
+def dataset_cache(tmp_path_factory, worker_id) -> pathlib.Path:
+  """The cache directory of the whole session (phantom datasets, decoded slices, compiled programs).
 
   Exported as GANCBAM_CACHE, so configs with an empty data.cache_dir and launched commands use it
-  instead of the user's ~/.cache.
+  instead of the user's ~/.cache. Every test process of a parallel run shares it, as concurrent runs
+  share a user's cache: what one worker generated or compiled (the smoke config's programs, which
+  several modules train), another reads back instead of making it again.
   """
-  cache = tmp_path_factory.getbasetemp() / "gancbam-cache"
+  cache = _session_directory(tmp_path_factory, worker_id) / "gancbam-cache"
   previous = os.environ.get("GANCBAM_CACHE")
   os.environ["GANCBAM_CACHE"] = str(cache)
   yield cache
@@ -130,8 +138,7 @@ def shared_smoke_run(dataset_cache, tmp_path_factory, worker_id):
   from gancbam_jax.experiment import run_experiment
 
   del dataset_cache
-  shared = tmp_path_factory.getbasetemp() if worker_id == "master" else tmp_path_factory.getbasetemp().parent
-  workdir = shared / "shared-smoke-run"
+  workdir = _session_directory(tmp_path_factory, worker_id) / "shared-smoke-run"
   with filelock.FileLock(f"{workdir}.lock"):
     done = workdir / "results.json"
     # results.json is written last, so a directory with one is complete; reading it leaves it untouched.
