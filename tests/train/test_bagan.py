@@ -113,14 +113,21 @@ def test_a_dense_only_generator_moves_its_dense_layers_and_keeps_the_decoders_co
     assert _same(before[layer], after[layer]) == (layer not in dense), layer
 
 
-def test_generator_pass_leaves_the_discriminator_as_its_own_step_made_it(gan, stepped):
-  """D after the whole step equals D after the D step alone: the G pass's D statistics are discarded."""
+def test_generator_pass_leaves_the_discriminator_as_its_own_step_made_it(gan):
+  """D after the whole step equals D after the D step alone: the G pass's D statistics are discarded.
+
+  Both come out of one program: compiled apart, XLA may fuse the same D step differently in each and round
+  differently in the last bit (it does with the elemental fusion emitter the tests compile with)."""
+  def whole_step_and_d_step(state, key, images, labels, mean, scale):
+    stepped, _ = bagan_step(state, key, images, labels, mean, scale, batch_size=BATCH, n_classes=N_CLASSES)
+    k_batch, k_discriminator, _ = jax.random.split(key, 3)
+    x, y = draw_batch(k_batch, images, labels, BATCH)
+    d_only, _ = discriminator_update(state.generator, state.discriminator, x, y, k_discriminator, mean, scale,
+                                     n_classes=N_CLASSES)
+    return stepped.discriminator, d_only
+
   state, images, labels, mean, scale = gan
-  k_batch, k_discriminator, _ = jax.random.split(jax.random.key(7), 3)
-  x, y = draw_batch(k_batch, images, labels, BATCH)
-  d_only, _ = jax.jit(functools.partial(discriminator_update, n_classes=N_CLASSES))(
-      state.generator, state.discriminator, x, y, k_discriminator, mean, scale)
-  after_step = stepped[0].discriminator
+  after_step, d_only = jax.jit(whole_step_and_d_step)(state, jax.random.key(7), images, labels, mean, scale)
   assert _same(d_only.params, after_step.params)
   assert _same(d_only.batch_stats, after_step.batch_stats)
 
