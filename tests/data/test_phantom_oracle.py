@@ -40,7 +40,8 @@ def test_balanced_cross_entropy_does_not_reward_predicting_no_anomaly_anywhere()
 
 
 def test_the_oracle_finds_plain_lesions_on_a_separate_seed():
-  result = oracle.oracle_roc_auc(PLAIN_LESIONS, SMALL_INPUT, n_train=120, n_test=80, steps=200)
-  assert (result.n_train, result.n_test, result.steps) == (120, 80, 200)
+  # 100 steps: training is most of the test's time, and the ROC AUC after 100 (0.956) was that after 200.
+  result = oracle.oracle_roc_auc(PLAIN_LESIONS, SMALL_INPUT, n_train=120, n_test=80, steps=100)
+  assert (result.n_train, result.n_test, result.steps) == (120, 80, 100)
   assert result.roc_auc >= 0.9, result
   assert np.isnan(result.artefacts_roc_auc)
