@@ -107,7 +107,7 @@ def get_train_config() -> ml_collections.ConfigDict:
   # latents back into those slices joins G's loss; 0 = BAGAN's loss alone. make demo's split (2-core Xeon,
   # 2026-12-05): without it the anomalous slices wear the dot grid, with it blurred body rings (Fréchet
   # distance 0.037 against 0.042; C2ST 1.00 both) and GAN-CBAM's ROC-AUC is 0.529 against 0.485, both at
-  # chance. configs/siim_ct.py turns it off (docs/training.md).
+  # chance. configs/siim_ct.py keeps it: from its memorising autoencoder BAGAN's slices stay CT (docs/training.md).
   train.gan_anchor_weight = 1000.0
   # What BAGAN's steps may change in G: "all" (BAGAN's) or "dense" (FC3, FC4; the decoder's convolutions
   # stay). With "all" G's convolutions learn a dot grid that covers every slice; "dense" keeps blurred body
