@@ -94,6 +94,9 @@ def get_train_config() -> ml_collections.ConfigDict:
   train.ae_learning_rate = 2e-3
   train.ae_beta1 = 0.5
   train.ae_weight_decay = 0.0  # AdamW's decoupled weight decay (times the learning rate); 0 = Adam
+  # The autoencoder's and G's anchor's reconstruction error counts a pixel at the window's floor (0) as matched
+  # by any output this far below it (gancbam_jax/train/pretrain.py, reconstruction_error); 0 = plain MSE.
+  train.floor_margin = 0.0
   # constant | cosine: the rate of the non-adversarial stages (autoencoders, classifier) warms up over
   # 5 % of the stage and decays to 0 along a cosine. BAGAN keeps a constant rate.
   train.lr_schedule = "cosine"

@@ -185,7 +185,8 @@ def _real_class_posterior(n_classes: int, anomalous_index: int, logits: jax.Arra
 
 
 def _reconstruction_outputs(autoencoder: models.Autoencoder, variables, images: jax.Array):
-  residual = jnp.square(images - autoencoder.apply(variables, images, train=False)).mean(axis=-1)
+  reconstructions = models.as_slices(autoencoder.apply(variables, images, train=False))
+  residual = jnp.square(images - reconstructions).mean(axis=-1)
   return jnp.mean(residual, axis=(1, 2)), residual
 
 

@@ -21,6 +21,7 @@ from gancbam_jax.models.autoencoder import (
     Encoder,
     EncoderTrunk,
     Variant,
+    as_slices,
     build_autoencoder,
 )
 from gancbam_jax.models.gan import (
@@ -46,7 +47,7 @@ from gancbam_jax.models.variables import Variables, count_params, example_input,
 __all__ = [
     "CBAM", "AttentionGate", "ChannelAttention", "SpatialAttention", "attention_maps",
     "DEFAULT_LATENT_DIM", "IMAGE_SIZES", "VARIANTS", "Autoencoder", "Decoder", "Encoder", "EncoderTrunk",
-    "Variant", "build_autoencoder",
+    "Variant", "as_slices", "build_autoencoder",
     "GENERATOR_LAYERS", "ImageClassifier", "build_classifier", "build_discriminator", "build_generator", "fake_label",
     "parameter_counts", "parameter_table",
     "generator_from_autoencoder", "trunk_from_autoencoder", "trunk_from_discriminator",

@@ -131,6 +131,17 @@ class Decoder(nn.Module):
     return x.astype(jnp.float32)
 
 
+def as_slices(decoded: jax.Array) -> jax.Array:
+  """The decoder's (or generator's) linear output as slices: clipped to the real slices' Min-Max range [0, 1].
+
+  Every consumer of decoded images sees them so: D, the classifier (as synthetic slices), and the
+  reconstruction error of the reconstruction detector and of the autoencoder's validation check.
+  Below the window's lower edge, where every real pixel is exactly 0, a linear output draws small
+  values of either sign; unclipped, D could tell fakes by negative pixels that no real slice has.
+  """
+  return jnp.clip(decoded, 0.0, 1.0)
+
+
 class Autoencoder(nn.Module):
   """Encoder and decoder; `encode`, `decode` and `__call__` (reconstruct) work with `apply(method=...)`.
 

@@ -18,6 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from gancbam_jax.batching import map_in_batches
+from gancbam_jax.models import as_slices
 from gancbam_jax.train.gaussians import ClassGaussians, sample_latents
 from gancbam_jax.train.state import TrainState
 
@@ -58,7 +59,7 @@ def generate_class_images(generator: TrainState, gaussians: ClassGaussians, key:
     return SyntheticImages(images=np.zeros((0, *image_shape), np.float32), labels=labels)
   latents = np.asarray(sample_latents(key, jnp.asarray(gaussians.mean), jnp.asarray(gaussians.scale),
                                       jnp.asarray(labels)))
-  generate = jax.jit(lambda z: jnp.clip(generator.apply_fn(generator.variables, z, train=False), 0.0, 1.0))
+  generate = jax.jit(lambda z: as_slices(generator.apply_fn(generator.variables, z, train=False)))
   return SyntheticImages(images=map_in_batches(generate, latents, batch_size).astype(np.float32), labels=labels)
 
 

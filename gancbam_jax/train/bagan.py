@@ -44,10 +44,11 @@ import jax.numpy as jnp
 import optax
 from jax.sharding import NamedSharding
 
-from gancbam_jax.models import fake_label
+from gancbam_jax.models import as_slices, fake_label
 from gancbam_jax.train.batches import draw_batch
 from gancbam_jax.train.gaussians import sample_latents
 from gancbam_jax.train.parallel import split_batch
+from gancbam_jax.train.pretrain import reconstruction_error
 from gancbam_jax.train.state import TrainState, all_finite
 from gancbam_jax.train.transforms import diff_augment
 
@@ -123,7 +124,7 @@ def discriminator_update(generator: TrainState, discriminator: TrainState, x_rea
   """D's step on the real batch plus F = ceil(B / n) fakes labelled FAKE; G is not changed."""
   k_fake, k_discriminator = jax.random.split(key)
   _, z = _fake_latents(k_fake, x_real, latent_mean, latent_scale, n_classes, batch_sharding)
-  x_fake = jax.lax.stop_gradient(_generate(generator, generator.params, z, train=False)[0])
+  x_fake = jax.lax.stop_gradient(as_slices(_generate(generator, generator.params, z, train=False)[0]))
   x_d, y_d = split_batch(discriminator_batch(x_real, y_real, x_fake, n_classes), batch_sharding)
 
   def loss_fn(params):
@@ -142,11 +143,13 @@ def discriminator_update(generator: TrainState, discriminator: TrainState, x_rea
 @flax.struct.dataclass
 class Anchor:
   """Real training slices and their latents under the frozen pretrained encoder, which G's anchor
-  term asks it to decode back into those slices; `weight` scales that term in G's loss."""
+  term asks it to decode back into those slices; `weight` scales that term in G's loss, whose error is
+  the autoencoder's (`reconstruction_error` with the same `floor_margin`)."""
 
   latents: jax.Array  # (N, latent_dim)
   images: jax.Array  # (N, S, S, C)
   weight: float = flax.struct.field(pytree_node=False, default=0.0)
+  floor_margin: float = flax.struct.field(pytree_node=False, default=0.0)
 
 
 def generator_loss(params: Any, generator: TrainState, discriminator: TrainState, x_real: jax.Array,
@@ -163,12 +166,12 @@ def generator_loss(params: Any, generator: TrainState, discriminator: TrainState
   count = z.shape[0]
   latents = z if anchor is None else jnp.concatenate([z, anchor.latents])
   images, updates = _generate(generator, params, latents, train=True)
-  x_d, _ = split_batch(discriminator_batch(x_real, y_real, images[:count], n_classes), batch_sharding)
+  x_d, _ = split_batch(discriminator_batch(x_real, y_real, as_slices(images[:count]), n_classes), batch_sharding)
   logits, _ = discriminator_logits(discriminator, discriminator.params, x_d, key, policy)
   terms = {"g_loss": _cross_entropy(logits[x_real.shape[0]:], classes)}
   if anchor is None:
     return terms["g_loss"], (updates, terms)
-  terms["g_anchor_mse"] = jnp.mean(jnp.square(images[count:] - anchor.images))
+  terms["g_anchor_mse"] = jnp.mean(reconstruction_error(images[count:], anchor.images, anchor.floor_margin))
   return terms["g_loss"] + anchor.weight * terms["g_anchor_mse"], (updates, terms)
 
 
@@ -182,7 +185,8 @@ def generator_update(generator: TrainState, discriminator: TrainState, x_real: j
   classes, z = _fake_latents(k_fake, x_real, latent_mean, latent_scale, n_classes, batch_sharding)
   drawn = None
   if anchor is not None and anchor.weight > 0:
-    drawn = Anchor(*draw_batch(k_anchor, anchor.latents, anchor.images, z.shape[0], batch_sharding), anchor.weight)
+    drawn = Anchor(*draw_batch(k_anchor, anchor.latents, anchor.images, z.shape[0], batch_sharding), anchor.weight,
+                   anchor.floor_margin)
   (_, (updates, terms)), grads = jax.value_and_grad(generator_loss, has_aux=True)(
       generator.params, generator, discriminator, x_real, y_real, z, classes, k_discriminator, n_classes, policy,
       batch_sharding, drawn)

@@ -188,7 +188,7 @@ def pretrain_autoencoder(run: Run, train_set: TrainingSet, name: str = "autoenco
   state = parallel.replicate(create_train_state(run.autoencoder, variables, tx), run.mesh)
   start, state, key = stage.resume(state, key)
   step = run.jit_step(autoencoder_step, batch_size=run.autoencoder_batch_size,
-                      augmentation=run.autoencoder_augmentation)
+                      augmentation=run.autoencoder_augmentation, floor_margin=cfg.floor_margin)
   state, report = stage.run(state, key, lambda s, k: step(s, k, train_set.images, train_set.labels),
                             StageSchedule(cfg.ae_steps, cfg.log_every, cfg.checkpoint_every), start,
                             on_log=lambda _, current: reconstruction_check(current, train_set, cfg.batch_size))
@@ -261,7 +261,8 @@ def train_bagan(run: Run, autoencoder_state: TrainState, train_set: TrainingSet,
   step = run.jit_step(bagan_step, batch_size=cfg.batch_size, n_classes=n,
                       policy=parse_policy(run.config.augment.diffaugment))
   mean, scale = parallel.replicate((jnp.asarray(gaussians.mean), jnp.asarray(gaussians.scale)), run.mesh)
-  anchor = Anchor(parallel.replicate(jnp.asarray(latents), run.mesh), train_set.images, cfg.gan_anchor_weight)
+  anchor = Anchor(parallel.replicate(jnp.asarray(latents), run.mesh), train_set.images, cfg.gan_anchor_weight,
+                  cfg.floor_margin)
 
   def sample_at_intervals(step_number, current):
     if (cfg.sample_every and step_number % cfg.sample_every == 0) or step_number == cfg.gan_steps:

@@ -16,34 +16,52 @@ import numpy as np
 from jax.sharding import NamedSharding
 from sklearn.decomposition import PCA
 
+from gancbam_jax.models import as_slices
 from gancbam_jax.train.batches import draw_batch
 from gancbam_jax.train.state import TrainState, all_finite
 from gancbam_jax.train.transforms import ClassicAugmentation, classic_augment
 
 
-def reconstruction_loss(params, state: TrainState, images: jax.Array) -> tuple[jax.Array, dict]:
-  """Mean squared reconstruction error in training mode, and the updated BatchNorm statistics."""
+def reconstruction_error(outputs: jax.Array, targets: jax.Array, floor_margin: float = 0.0) -> jax.Array:
+  """Squared error per pixel of a decoder's linear `outputs` against normalised `targets`.
+
+  With `floor_margin` > 0, a pixel at the floor (target 0) counts as matched by any output at or
+  below -floor_margin. The window sets every intensity below its lower edge to exactly 0, so there
+  the slice says only "at most the edge" (a censored value); plain MSE pulls the decoder to 0 and
+  leaves it drawing small values of either sign, whose positive half shows as speckle once clipped,
+  the more so off its training latents. Held a margin below the floor, that background clips to
+  exactly 0 like the real one.
+  """
+  if not floor_margin:
+    return jnp.square(outputs - targets)
+  return jnp.where(targets > 0, jnp.square(outputs - targets), jnp.square(jax.nn.relu(outputs + floor_margin)))
+
+
+def reconstruction_loss(params, state: TrainState, images: jax.Array,
+                        floor_margin: float = 0.0) -> tuple[jax.Array, dict]:
+  """Mean reconstruction error (`reconstruction_error`) in training mode, and the updated BatchNorm statistics."""
   reconstructions, updates = state.apply_fn({"params": params, "batch_stats": state.batch_stats}, images,
                                             train=True, mutable=["batch_stats"])
-  return jnp.mean(jnp.square(reconstructions - images)), updates
+  return jnp.mean(reconstruction_error(reconstructions, images, floor_margin)), updates
 
 
 def autoencoder_step(state: TrainState, key: jax.Array, images: jax.Array, labels: jax.Array, *,
-                     batch_size: int, augmentation: ClassicAugmentation | None = None,
+                     batch_size: int, augmentation: ClassicAugmentation | None = None, floor_margin: float = 0.0,
                      batch_sharding: NamedSharding | None = None) -> tuple[TrainState, dict]:
   """One Adam step on a batch drawn from the resident training images (augmented when a policy is given)."""
   k_batch, k_augment = jax.random.split(key)
   x, _ = draw_batch(k_batch, images, labels, batch_size, batch_sharding)
   if augmentation is not None:
     x = classic_augment(k_augment, x, augmentation)
-  (loss, updates), grads = jax.value_and_grad(reconstruction_loss, has_aux=True)(state.params, state, x)
+  (loss, updates), grads = jax.value_and_grad(reconstruction_loss, has_aux=True)(state.params, state, x, floor_margin)
   state = state.apply_gradients(grads=grads, batch_stats=updates["batch_stats"])
   return state, {"loss": loss, "finite": jnp.isfinite(loss) & all_finite(state.params)}
 
 
 def per_image_reconstruction_error(state: TrainState, images: jax.Array) -> jax.Array:
-  """Mean squared error per image (N,), inference mode (running BatchNorm statistics)."""
-  reconstructions = state.apply_fn(state.variables, images, train=False)
+  """Mean squared error per image (N,) of the reconstructions as slices (`as_slices`), inference mode (running
+  BatchNorm statistics)."""
+  reconstructions = as_slices(state.apply_fn(state.variables, images, train=False))
   return jnp.mean(jnp.square(reconstructions - images), axis=(1, 2, 3))
 
 

@@ -65,6 +65,7 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
           f"{train.generator_layers!r} is not one of {tuple(GENERATOR_LAYERS)}")
   require(train.lr_schedule in SCHEDULES, "train.lr_schedule", f"{train.lr_schedule!r} is not one of {SCHEDULES}")
   require(train.ae_weight_decay >= 0, "train.ae_weight_decay", f"must be non-negative, got {train.ae_weight_decay}")
+  require(train.floor_margin >= 0, "train.floor_margin", f"must be non-negative, got {train.floor_margin}")
   _validate_augment(config.augment)
   require(train.gaussian_ridge >= 0, "train.gaussian_ridge", f"must be non-negative, got {train.gaussian_ridge}")
   require(train.gan_anchor_weight >= 0, "train.gan_anchor_weight",

@@ -11,6 +11,7 @@ import optax
 import pytest
 
 from gancbam_jax import models
+from gancbam_jax.train import bagan as bagan_module
 from gancbam_jax.train import parallel
 from gancbam_jax.train.bagan import (
     Anchor,
@@ -150,6 +151,7 @@ def test_the_generator_is_scored_by_the_function_the_discriminator_step_trains(g
   loss, _ = generator_loss(state.generator.params, state.generator, state.discriminator, x, y, z, classes, key,
                            N_CLASSES, policy)
   fakes, _ = state.generator.apply_fn(state.generator.variables, z, train=True, mutable=["batch_stats"])
+  fakes = models.as_slices(fakes)
   d_batch, _ = discriminator_batch(x, y, fakes, N_CLASSES)
   d_logits, _ = discriminator_logits(state.discriminator, state.discriminator.params, d_batch, key, policy)
   expected = optax.softmax_cross_entropy_with_integer_labels(d_logits[BATCH:], classes).mean()
@@ -157,6 +159,27 @@ def test_the_generator_is_scored_by_the_function_the_discriminator_step_trains(g
   alone, _ = state.discriminator.apply_fn(state.discriminator.variables, fakes, train=True, mutable=["batch_stats"])
   fakes_alone = optax.softmax_cross_entropy_with_integer_labels(alone, classes).mean()
   assert abs(float(fakes_alone) - float(expected)) > 1e-3  # the old, fakes-only batch scores G differently
+
+
+def test_the_discriminator_is_shown_the_fakes_in_the_real_slices_range(gan, monkeypatch):
+  """G's linear output draws values outside [0, 1] (the fresh decoder here); D must see them clipped, as the
+  classifier does, in both steps, or it could tell fakes by pixels that no real slice has."""
+  state, x, y, z, classes = _fakes_and_real_batch(gan)
+  raw, _ = state.generator.apply_fn(state.generator.variables, z, train=True, mutable=["batch_stats"])
+  assert float(jnp.min(raw)) < 0.0
+  shown = []
+
+  def recording_batch(real, labels, fakes, n_classes):
+    shown.append(fakes)
+    return discriminator_batch(real, labels, fakes, n_classes)
+
+  monkeypatch.setattr(bagan_module, "discriminator_batch", recording_batch)
+  discriminator_update(state.generator, state.discriminator, x, y, jax.random.key(6), gan[3], gan[4], N_CLASSES)
+  generator_loss(state.generator.params, state.generator, state.discriminator, x, y, z, classes, jax.random.key(5),
+                 N_CLASSES)
+  assert len(shown) == 2
+  for fakes in shown:
+    assert 0.0 <= float(jnp.min(fakes)) and float(jnp.max(fakes)) <= 1.0
 
 
 def test_the_generator_loss_sees_the_real_batch_beside_its_fakes(gan):

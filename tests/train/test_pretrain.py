@@ -1,10 +1,11 @@
-"""The autoencoder's references: the mean training slice, and PCA of as many axes on the same (augmented) slices."""
+"""The autoencoder's reconstruction error, and its references: the mean training slice, and PCA of as many axes on
+the same (augmented) slices."""
 
 import jax
 import numpy as np
 import pytest
 
-from gancbam_jax.train.pretrain import linear_code_error, mean_image_error
+from gancbam_jax.train.pretrain import linear_code_error, mean_image_error, reconstruction_error
 from gancbam_jax.train.transforms import ClassicAugmentation
 
 SIZE = 24
@@ -16,6 +17,14 @@ def _disc(centre: tuple[float, float], radius: float = 4.0) -> np.ndarray:
   rows, cols = np.mgrid[:SIZE, :SIZE]
   inside = (rows - centre[0]) ** 2 + (cols - centre[1]) ** 2 <= radius ** 2
   return inside.astype(np.float32)[..., None]
+
+
+def test_a_floor_pixel_is_matched_by_any_output_a_margin_below_it_and_others_by_their_value():
+  targets = np.array([0.0, 0.0, 0.0, 0.0, 0.3, 0.3])
+  outputs = np.array([-0.5, -0.1, -0.05, 0.02, 0.3, -0.2])
+  np.testing.assert_allclose(reconstruction_error(outputs, targets, floor_margin=0.1),
+                             [0.0, 0.0, 0.05 ** 2, 0.12 ** 2, 0.0, 0.5 ** 2], atol=1e-7)
+  np.testing.assert_allclose(reconstruction_error(outputs, targets), np.square(outputs - targets), atol=1e-7)
 
 
 def test_slices_inside_the_span_are_reconstructed_and_fewer_axes_lose_them():
