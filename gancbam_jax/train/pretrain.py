@@ -1,4 +1,5 @@
-"""Stage 1: autoencoder pretraining, MSE reconstruction of all training images (METHOD.md §3.1).
+"""Stage 1: autoencoder pretraining, MSE reconstruction of all training images (METHOD.md §3.1), or with
+`floor_margin` the error of `reconstruction_error` that lets pixels at the window's floor sit below it.
 
 With classic augmentation (the default) every batch is a random affine and intensity variant of
 the slices drawn, and the autoencoder reconstructs the variant: on tens of slices it otherwise
