@@ -185,8 +185,8 @@ def generator_update(generator: TrainState, discriminator: TrainState, x_real: j
   classes, z = _fake_latents(k_fake, x_real, latent_mean, latent_scale, n_classes, batch_sharding)
   drawn = None
   if anchor is not None and anchor.weight > 0:
-    drawn = Anchor(*draw_batch(k_anchor, anchor.latents, anchor.images, z.shape[0], batch_sharding), anchor.weight,
-                   anchor.floor_margin)
+    latents, images = draw_batch(k_anchor, anchor.latents, anchor.images, z.shape[0], batch_sharding)
+    drawn = anchor.replace(latents=latents, images=images)
   (_, (updates, terms)), grads = jax.value_and_grad(generator_loss, has_aux=True)(
       generator.params, generator, discriminator, x_real, y_real, z, classes, k_discriminator, n_classes, policy,
       batch_sharding, drawn)
