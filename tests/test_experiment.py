@@ -9,7 +9,7 @@ import pytest
 from configs import default, smoke
 from gancbam_jax.detect import IncompleteRunError, validate_detection_config
 from gancbam_jax.detect.classifier import classifier_training_set
-from gancbam_jax.experiment import evaluate_workdir, run_experiment
+from gancbam_jax.experiment import ADDED_FIELDS, evaluate_workdir, run_experiment
 from gancbam_jax.methods import METHOD_BASE, METHODS, peer_config, with_fields
 from gancbam_jax.train import ConfigError
 from gancbam_jax.train.augment import SyntheticImages
@@ -98,12 +98,13 @@ def test_evaluate_recomputes_the_results_from_checkpoints_without_training(share
   assert (copy / "metrics.jsonl").read_text() == metrics_before
 
 
-def test_a_run_written_before_peers_and_the_synthetic_share_still_evaluates(shared_smoke_run, tmp_path):
+def test_a_run_written_before_the_newer_config_fields_still_evaluates(shared_smoke_run, tmp_path):
   workdir, results = shared_smoke_run
   copy = tmp_path / "run"
   shutil.copytree(workdir, copy)
   saved = json.loads((copy / "config.json").read_text())
-  del saved["eval"]["peers"], saved["detect"]["synthetic_share"], saved["detect"]["classifier_init"]
+  for section, field in ADDED_FIELDS:
+    del saved[section][field]
   (copy / "config.json").write_text(json.dumps(saved))
   again = evaluate_workdir(copy)
   assert again["roc_auc"] == results["roc_auc"] and "peers" not in again
