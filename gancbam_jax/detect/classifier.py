@@ -35,7 +35,7 @@ from gancbam_jax.train.checkpoints import StageCheckpoints
 from gancbam_jax.train.loop import IncompleteRunError, StageSchedule
 from gancbam_jax.train.pipeline import Run, TrainedStages, TrainingSet
 from gancbam_jax.train.state import TrainState, adam, all_finite, create_train_state
-from gancbam_jax.train.transforms import ClassicAugmentation, classic_augment
+from gancbam_jax.train.transforms import ClassicAugmentation, classic_augment, mixup
 
 STAGE = "classifier"
 REBALANCING = ("bagan", "none", "class_weights", "oversample")
@@ -58,19 +58,27 @@ ADAM_BETA1 = 0.9  # Adam's usual decay: the classifier is not adversarial, so BA
 
 
 def classifier_step(state: TrainState, key: jax.Array, images: jax.Array, labels: jax.Array, class_weights: jax.Array,
-                    *, batch_size: int, augmentation: ClassicAugmentation | None = None,
+                    *, batch_size: int, augmentation: ClassicAugmentation | None = None, mixup_alpha: float = 0.0,
                     batch_sharding: NamedSharding | None = None) -> tuple[TrainState, dict]:
   """One Adam step of class-weighted softmax cross-entropy on a batch drawn from the resident training set,
-  classically augmented when a policy is given."""
+  classically augmented when a policy is given, then mixed up when mixup_alpha > 0."""
   k_batch, k_augment = jax.random.split(key)
   x, y = draw_batch(k_batch, images, labels, batch_size, batch_sharding)
   if augmentation is not None:
     x = classic_augment(k_augment, x, augmentation)
+  if mixup_alpha > 0:
+    # A stream of its own: without mixup every batch is drawn and augmented as before it existed.
+    x, partner, weight = mixup(jax.random.fold_in(key, 1), x, mixup_alpha)
 
   def loss_fn(params):
     logits, updates = state.apply_fn({"params": params, "batch_stats": state.batch_stats}, x, train=True,
                                      mutable=["batch_stats"])
-    loss = optax.softmax_cross_entropy_with_integer_labels(logits, y) * class_weights[y]
+    def cross_entropy(targets):
+      return optax.softmax_cross_entropy_with_integer_labels(logits, targets) * class_weights[targets]
+
+    loss = cross_entropy(y)
+    if mixup_alpha > 0:
+      loss = weight * loss + (1 - weight) * cross_entropy(y[partner])
     return loss.mean(), (updates, logits)
 
   (loss, (updates, logits)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
@@ -206,8 +214,10 @@ def train_classifier(run: Run, trained: TrainedStages, training: ClassifierTrain
   like = {"params": state.params, "batch_stats": state.batch_stats}
   restored = selected.restore_latest(like)
   best = restored[2] if restored else None
-  augmentation = run.classic_augmentation if run.config.augment.classifier else None
-  step = run.jit_step(classifier_step, batch_size=train_cfg.batch_size, augmentation=augmentation)
+  augment = run.config.augment
+  step = run.jit_step(classifier_step, batch_size=train_cfg.batch_size,
+                      augmentation=run.classic_augmentation if augment.classifier else None,
+                      mixup_alpha=augment.mixup_alpha if augment.classifier else 0.0)
   predict = jax.jit(log_probabilities)  # compiled once; each epoch passes its state
 
   def evaluate_epoch(step_number, current):

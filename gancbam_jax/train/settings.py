@@ -84,7 +84,7 @@ def _validate_data(data: ml_collections.ConfigDict) -> None:
 
 
 def _validate_augment(augment: ml_collections.ConfigDict) -> None:
-  for field in ("rotation_deg", "shift_fraction", "intensity_shift"):
+  for field in ("rotation_deg", "shift_fraction", "intensity_shift", "mixup_alpha"):
     require(getattr(augment, field) >= 0, f"augment.{field}", f"must be 0 (none) or positive, got {getattr(augment, field)}")
   for field in ("zoom", "intensity_scale"):
     require(0 <= getattr(augment, field) < 1, f"augment.{field}", f"must lie in [0, 1), got {getattr(augment, field)}")

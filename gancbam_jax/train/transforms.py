@@ -11,6 +11,11 @@ exactly as an uninterrupted one.
   between scanners), clipped back to [0, 1]. Pixels that come from outside the slice are 0, the
   Min-Max floor: air after windowing. Flipping is off by default: the heart, aorta and liver lie
   on fixed sides, and a flipped chest is not a chest the model will ever be shown.
+- Mixup (Zhang et al. 2018, "mixup: Beyond Empirical Risk Minimization"), classifier only: each
+  slice of a batch blended with another of the same batch, lam x_i + (1 - lam) x_j with
+  lam ~ Beta(alpha, alpha) per slice; the loss takes the same mixture of the two slices' labels.
+  It asks for scores that change linearly between slices rather than jump, a regulariser for
+  classifiers fitted to a few dozen slices.
 - DiffAugment (Zhao et al. 2020, "Differentiable Augmentation for Data-Efficient GAN
   Training"): brightness, contrast, translation and cutout applied to every image the
   discriminator sees, real and generated, in both the D and the G step. Each is differentiable
@@ -100,6 +105,21 @@ def classic_augment(key: jax.Array, images: jax.Array, policy: ClassicAugmentati
   offset = _uniform(keys[5], n, policy.intensity_shift)
   jittered = moved * gain[:, None, None, None] + offset[:, None, None, None]
   return jnp.clip(jittered, 0.0, 1.0).astype(images.dtype)
+
+
+def mixup(key: jax.Array, images: jax.Array, alpha: float) -> tuple[jax.Array, jax.Array, jax.Array]:
+  """Each image blended with a partner from the same batch (a random permutation).
+
+  Returns:
+    (mixed images, the partner's index (N,), the weight lam (N,) of each image's own part); a loss
+    weights image i's label by lam[i] and its partner's by 1 - lam[i].
+  """
+  k_weight, k_partner = jax.random.split(key)
+  n = images.shape[0]
+  weight = jax.random.beta(k_weight, alpha, alpha, (n,))
+  partner = jax.random.permutation(k_partner, n)
+  blend = weight[:, None, None, None].astype(images.dtype)
+  return blend * images + (1 - blend) * images[partner], partner, weight
 
 
 def _brightness(key: jax.Array, images: jax.Array) -> jax.Array:

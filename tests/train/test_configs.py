@@ -35,7 +35,8 @@ def test_the_accelerator_config_computes_in_bfloat16_at_128():
                                           ("train.gan_steps", 0), ("train.ae_beta1", 1.0),
                                           ("model.upsample", "nearest"), ("train.generator_layers", "conv"),
                                           ("train.ae_batch_size", -8), ("augment.autoencoder_affine_scale", 10.0),
-                                          ("train.gan_anchor_weight", -1.0), ("train.floor_margin", -0.1)])
+                                          ("train.gan_anchor_weight", -1.0), ("train.floor_margin", -0.1),
+                                          ("augment.mixup_alpha", -0.2)])
 def test_unusable_values_are_refused_by_name(field, value):
   from configs import default
 

@@ -14,6 +14,7 @@ from gancbam_jax.train.transforms import (
     ClassicAugmentation,
     classic_augment,
     diff_augment,
+    mixup,
     parse_policy,
 )
 
@@ -127,3 +128,21 @@ def test_a_policy_names_known_transforms_only():
   assert parse_policy("") == ()
   with pytest.raises(ValueError, match="colour is not one of brightness, contrast, translation, cutout"):
     parse_policy("translation,colour")
+
+
+def test_mixup_blends_each_slice_with_a_partner_of_the_same_batch_by_its_weight(slices):
+  mixed, partner, weight = jax.jit(mixup, static_argnums=2)(jax.random.key(0), slices, 0.4)
+  mixed, partner, weight = np.asarray(mixed), np.asarray(partner), np.asarray(weight)
+  assert mixed.shape == slices.shape and mixed.dtype == slices.dtype
+  assert sorted(partner) == list(range(len(slices)))  # a permutation: every slice is someone's partner once
+  assert np.all((weight >= 0) & (weight <= 1)) and len(np.unique(weight)) == len(slices)
+  expected = weight[:, None, None, None] * slices + (1 - weight[:, None, None, None]) * slices[partner]
+  np.testing.assert_allclose(mixed, expected, atol=1e-6)
+  assert mixed.min() >= 0.0 and mixed.max() <= 1.0
+
+
+def test_mixup_is_a_function_of_the_key(slices):
+  first, again, other = (mixup(jax.random.key(k), slices, 0.4) for k in (3, 3, 4))
+  for a, b in zip(first, again):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+  assert not np.allclose(np.asarray(first[2]), np.asarray(other[2]))
