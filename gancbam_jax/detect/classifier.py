@@ -7,9 +7,10 @@ until the classes balance. `detect.rebalance` swaps that augmentation for the ab
 would try first: no rebalancing, a loss weighted by inverse class frequency, or plain oversampling
 of the real minority slices. Training is counted in epochs of ceil(N / batch) steps over the
 training set, so the per-epoch training and validation accuracy and loss of the paper's Figs. 3-4
-exist. Every batch is classically augmented (`augment.classifier`; transforms.py), the rate
-follows train.lr_schedule, and the epoch kept is the best on validation by
-detect.classifier_selection (checkpoint selection on validation only, or the last epoch).
+exist. Every batch is classically augmented (`augment.classifier`; transforms.py) and mixed up
+when `augment.mixup_alpha` > 0, the rate follows train.lr_schedule, and the epoch kept is the
+best on validation by detect.classifier_selection (checkpoint selection on validation only, or
+the last epoch).
 """
 
 from __future__ import annotations

@@ -54,4 +54,3 @@ def test_the_loss_weights_each_label_by_its_share_of_the_mixed_slice(state_and_d
   else:
     expected = _cross_entropy(state, x, y, class_weights)
   np.testing.assert_allclose(float(metrics["loss"]), float(expected.mean()), rtol=1e-5)
-
