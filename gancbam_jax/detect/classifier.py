@@ -56,6 +56,13 @@ SELECTION_CRITERIA = {
     "last": (lambda m: (-m["epoch"],), "the last epoch (validation too small to choose on)"),
 }
 ADAM_BETA1 = 0.9  # Adam's usual decay: the classifier is not adversarial, so BAGAN's 0.5 is not needed
+# Mixup draws from fold_in(step key, MIXUP_STREAM), not from a split of it: without mixup every batch
+# is drawn and augmented as before mixup existed.
+MIXUP_STREAM = 1
+
+
+def _weighted_cross_entropy(logits: jax.Array, targets: jax.Array, class_weights: jax.Array) -> jax.Array:
+  return optax.softmax_cross_entropy_with_integer_labels(logits, targets) * class_weights[targets]
 
 
 def classifier_step(state: TrainState, key: jax.Array, images: jax.Array, labels: jax.Array, class_weights: jax.Array,
@@ -68,18 +75,14 @@ def classifier_step(state: TrainState, key: jax.Array, images: jax.Array, labels
   if augmentation is not None:
     x = classic_augment(k_augment, x, augmentation)
   if mixup_alpha > 0:
-    # A stream of its own: without mixup every batch is drawn and augmented as before it existed.
-    x, partner, weight = mixup(jax.random.fold_in(key, 1), x, mixup_alpha)
+    x, partner, weight = mixup(jax.random.fold_in(key, MIXUP_STREAM), x, mixup_alpha)
 
   def loss_fn(params):
     logits, updates = state.apply_fn({"params": params, "batch_stats": state.batch_stats}, x, train=True,
                                      mutable=["batch_stats"])
-    def cross_entropy(targets):
-      return optax.softmax_cross_entropy_with_integer_labels(logits, targets) * class_weights[targets]
-
-    loss = cross_entropy(y)
+    loss = _weighted_cross_entropy(logits, y, class_weights)
     if mixup_alpha > 0:
-      loss = weight * loss + (1 - weight) * cross_entropy(y[partner])
+      loss = weight * loss + (1 - weight) * _weighted_cross_entropy(logits, y[partner], class_weights)
     return loss.mean(), (updates, logits)
 
   (loss, (updates, logits)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
@@ -216,9 +219,9 @@ def train_classifier(run: Run, trained: TrainedStages, training: ClassifierTrain
   restored = selected.restore_latest(like)
   best = restored[2] if restored else None
   augment = run.config.augment
-  step = run.jit_step(classifier_step, batch_size=train_cfg.batch_size,
-                      augmentation=run.classic_augmentation if augment.classifier else None,
-                      mixup_alpha=augment.mixup_alpha if augment.classifier else 0.0)
+  # augment.classifier switches every augmentation of the classifier's batches, mixup included.
+  policy = {"augmentation": run.classic_augmentation, "mixup_alpha": augment.mixup_alpha} if augment.classifier else {}
+  step = run.jit_step(classifier_step, batch_size=train_cfg.batch_size, **policy)
   predict = jax.jit(log_probabilities)  # compiled once; each epoch passes its state
 
   def evaluate_epoch(step_number, current):

@@ -7,7 +7,7 @@ import numpy as np
 import optax
 import pytest
 
-from gancbam_jax.detect.classifier import classifier_step
+from gancbam_jax.detect.classifier import MIXUP_STREAM, classifier_step
 from gancbam_jax.train.batches import draw_batch
 from gancbam_jax.train.state import adam, create_train_state
 from gancbam_jax.train.transforms import mixup
@@ -47,7 +47,7 @@ def test_the_loss_weights_each_label_by_its_share_of_the_mixed_slice(state_and_d
   _, metrics = classifier_step(state, key, images, labels, class_weights, batch_size=BATCH, mixup_alpha=alpha)
   x, y = draw_batch(jax.random.split(key)[0], images, labels, BATCH)
   if alpha:
-    x, partner, weight = mixup(jax.random.fold_in(key, 1), x, alpha)
+    x, partner, weight = mixup(jax.random.fold_in(key, MIXUP_STREAM), x, alpha)
     own, partners = _cross_entropy(state, x, y, class_weights), _cross_entropy(state, x, y[partner], class_weights)
     expected = weight * own + (1 - weight) * partners
     assert np.any(np.asarray(y) != np.asarray(y[partner]))  # some pairs mix the two classes
