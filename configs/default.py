@@ -141,6 +141,7 @@ def get_augment_config() -> ml_collections.ConfigDict:
   augment.intensity_shift = 0.05  # offset in [-o, o]
   augment.flip = False  # left-right; off because the heart, aorta and liver lie on fixed sides
   augment.mixup_alpha = 0.0  # classifier batches blended in pairs, weights ~ Beta(alpha, alpha); 0 = none
+  augment.mixup_partners = "any"  # any | same_class: whom a slice is blended with, any of its batch or its own class
   # The autoencoder's rotation, zoom and shift ranges are the above times this. On siim-ct-dev's folds 2 (with
   # 2,400 steps of 8) took its validation ratio from 0.51 to 0.43, but not the detectors built on its encoder
   # (docs/results.md).

@@ -160,7 +160,8 @@ def headline(results: dict) -> str:
 ADDED_FIELDS = {("eval", "peers"): "", ("detect", "synthetic_share"): 1.0, ("train", "generator_layers"): "all",
                 ("train", "ae_batch_size"): 0, ("augment", "autoencoder_affine_scale"): 1.0,
                 ("train", "gan_anchor_weight"): 0.0, ("detect", "classifier_init"): "encoder",
-                ("train", "floor_margin"): 0.0, ("augment", "mixup_alpha"): 0.0}
+                ("train", "floor_margin"): 0.0, ("augment", "mixup_alpha"): 0.0,
+                ("augment", "mixup_partners"): "any"}
 
 
 def read_run_config(workdir: pathlib.Path) -> ml_collections.ConfigDict:

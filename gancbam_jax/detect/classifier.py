@@ -8,9 +8,10 @@ would try first: no rebalancing, a loss weighted by inverse class frequency, or 
 of the real minority slices. Training is counted in epochs of ceil(N / batch) steps over the
 training set, so the per-epoch training and validation accuracy and loss of the paper's Figs. 3-4
 exist. Every batch is classically augmented (`augment.classifier`; transforms.py) and mixed up
-when `augment.mixup_alpha` > 0, the rate follows train.lr_schedule, and the epoch kept is the
-best on validation by detect.classifier_selection (checkpoint selection on validation only, or
-the last epoch).
+when `augment.mixup_alpha` > 0, each slice with one of any class or of its own
+(`augment.mixup_partners`); the rate follows train.lr_schedule, and the epoch kept is the best on
+validation by detect.classifier_selection (checkpoint selection on validation only, or the last
+epoch).
 """
 
 from __future__ import annotations
@@ -67,15 +68,18 @@ def _weighted_cross_entropy(logits: jax.Array, targets: jax.Array, class_weights
 
 def classifier_step(state: TrainState, key: jax.Array, images: jax.Array, labels: jax.Array, class_weights: jax.Array,
                     *, batch_size: int, augmentation: ClassicAugmentation | None = None, mixup_alpha: float = 0.0,
+                    mixup_partners: str = "any",
                     batch_sharding: NamedSharding | None = None) -> tuple[TrainState, dict]:
   """One Adam step of class-weighted softmax cross-entropy on a batch drawn from the resident training set,
-  classically augmented when a policy is given, then mixed up when mixup_alpha > 0."""
+  classically augmented when a policy is given, then mixed up when mixup_alpha > 0 with partners as
+  mixup_partners says (transforms.MIXUP_PARTNERS)."""
   k_batch, k_augment = jax.random.split(key)
   x, y = draw_batch(k_batch, images, labels, batch_size, batch_sharding)
   if augmentation is not None:
     x = classic_augment(k_augment, x, augmentation)
   if mixup_alpha > 0:
-    x, partner, weight = mixup(jax.random.fold_in(key, MIXUP_STREAM), x, mixup_alpha)
+    x, partner, weight = mixup(jax.random.fold_in(key, MIXUP_STREAM), x, mixup_alpha,
+                               y if mixup_partners == "same_class" else None)
 
   def loss_fn(params):
     logits, updates = state.apply_fn({"params": params, "batch_stats": state.batch_stats}, x, train=True,
@@ -220,7 +224,8 @@ def train_classifier(run: Run, trained: TrainedStages, training: ClassifierTrain
   best = restored[2] if restored else None
   augment = run.config.augment
   # augment.classifier switches every augmentation of the classifier's batches, mixup included.
-  policy = {"augmentation": run.classic_augmentation, "mixup_alpha": augment.mixup_alpha} if augment.classifier else {}
+  policy = {"augmentation": run.classic_augmentation, "mixup_alpha": augment.mixup_alpha,
+            "mixup_partners": augment.mixup_partners} if augment.classifier else {}
   step = run.jit_step(classifier_step, batch_size=train_cfg.batch_size, **policy)
   predict = jax.jit(log_probabilities)  # compiled once; each epoch passes its state
 

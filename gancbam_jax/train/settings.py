@@ -14,7 +14,7 @@ import ml_collections
 from gancbam_jax.data.source import parse_slice_selection
 from gancbam_jax.models import GENERATOR_LAYERS, IMAGE_SIZES, UPSAMPLE_METHODS, VARIANTS
 from gancbam_jax.train.state import SCHEDULES
-from gancbam_jax.train.transforms import parse_policy
+from gancbam_jax.train.transforms import MIXUP_PARTNERS, parse_policy
 
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 # Changing these after a run started would make its checkpoints mean something else.
@@ -86,6 +86,8 @@ def _validate_data(data: ml_collections.ConfigDict) -> None:
 def _validate_augment(augment: ml_collections.ConfigDict) -> None:
   for field in ("rotation_deg", "shift_fraction", "intensity_shift", "mixup_alpha"):
     require(getattr(augment, field) >= 0, f"augment.{field}", f"must be 0 (none) or positive, got {getattr(augment, field)}")
+  require(augment.mixup_partners in MIXUP_PARTNERS, "augment.mixup_partners",
+          f"{augment.mixup_partners!r} is not one of {MIXUP_PARTNERS}")
   for field in ("zoom", "intensity_scale"):
     require(0 <= getattr(augment, field) < 1, f"augment.{field}", f"must lie in [0, 1), got {getattr(augment, field)}")
   require(augment.autoencoder_affine_scale > 0 and augment.zoom * augment.autoencoder_affine_scale < 1,

@@ -15,7 +15,9 @@ exactly as an uninterrupted one.
   slice of a batch blended with another of the same batch, lam x_i + (1 - lam) x_j with
   lam ~ Beta(alpha, alpha) per slice; the loss takes the same mixture of the two slices' labels.
   It asks for scores that change linearly between slices rather than jump, a regulariser for
-  classifiers fitted to a few dozen slices.
+  classifiers fitted to a few dozen slices. With partners of the same class only
+  (`MIXUP_PARTNERS`), no slice is blended across the label: every mixture is a new slice of its
+  own class, not a half-enhanced one labelled half contrast.
 - DiffAugment (Zhao et al. 2020, "Differentiable Augmentation for Data-Efficient GAN
   Training"): brightness, contrast, translation and cutout applied to every image the
   discriminator sees, real and generated, in both the D and the G step. Each is differentiable
@@ -36,6 +38,8 @@ import ml_collections
 from jax.scipy.ndimage import map_coordinates
 
 AIR = 0.0  # the Min-Max floor: what pixels brought in from outside the slice hold
+# Whom a slice is mixed up with: any slice of its batch (Zhang et al.), or one of its own class.
+MIXUP_PARTNERS = ("any", "same_class")
 TRANSLATION_RATIO = 0.125  # DiffAugment: shifts up to 1/8 of the side
 CUTOUT_RATIO = 0.5  # DiffAugment: a square of half the side
 BRIGHTNESS_RANGE = 0.25  # DiffAugment's +-0.5 on [-1, 1] images
@@ -107,8 +111,10 @@ def classic_augment(key: jax.Array, images: jax.Array, policy: ClassicAugmentati
   return jnp.clip(jittered, 0.0, 1.0).astype(images.dtype)
 
 
-def mixup(key: jax.Array, images: jax.Array, alpha: float) -> tuple[jax.Array, jax.Array, jax.Array]:
-  """Each image blended with a partner from the same batch (a random permutation).
+def mixup(key: jax.Array, images: jax.Array, alpha: float,
+          labels: jax.Array | None = None) -> tuple[jax.Array, jax.Array, jax.Array]:
+  """Each image blended with a partner from the same batch: a random permutation of the batch, or,
+  when labels are given, a slice drawn uniformly from those of its own class (itself included).
 
   Returns:
     (mixed images, the partner's index (N,), the weight lam (N,) of each image's own part); a loss
@@ -117,7 +123,12 @@ def mixup(key: jax.Array, images: jax.Array, alpha: float) -> tuple[jax.Array, j
   k_weight, k_partner = jax.random.split(key)
   n = images.shape[0]
   weight = jax.random.beta(k_weight, alpha, alpha, (n,))
-  partner = jax.random.permutation(k_partner, n)
+  if labels is None:
+    partner = jax.random.permutation(k_partner, n)
+  else:
+    # The largest of uniform draws over the slices of one's own class (others' masked below 0): a uniform pick.
+    draws = jax.random.uniform(k_partner, (n, n))
+    partner = jnp.argmax(jnp.where(labels[:, None] == labels[None, :], draws, -1.0), axis=1)
   blend = weight[:, None, None, None].astype(images.dtype)
   return blend * images + (1 - blend) * images[partner], partner, weight
 

@@ -40,17 +40,19 @@ def _cross_entropy(state, x, targets, class_weights):
   return optax.softmax_cross_entropy_with_integer_labels(logits, targets) * class_weights[targets]
 
 
-@pytest.mark.parametrize("alpha", [0.0, 0.4])
-def test_the_loss_weights_each_label_by_its_share_of_the_mixed_slice(state_and_data, alpha):
+@pytest.mark.parametrize("alpha, partners", [(0.0, "any"), (0.4, "any"), (0.4, "same_class")])
+def test_the_loss_weights_each_label_by_its_share_of_the_mixed_slice(state_and_data, alpha, partners):
   state, images, labels = state_and_data
   class_weights, key = jnp.array([0.7, 1.6]), jax.random.key(3)
-  _, metrics = classifier_step(state, key, images, labels, class_weights, batch_size=BATCH, mixup_alpha=alpha)
+  _, metrics = classifier_step(state, key, images, labels, class_weights, batch_size=BATCH, mixup_alpha=alpha,
+                               mixup_partners=partners)
   x, y = draw_batch(jax.random.split(key)[0], images, labels, BATCH)
   if alpha:
-    x, partner, weight = mixup(jax.random.fold_in(key, MIXUP_STREAM), x, alpha)
-    own, partners = _cross_entropy(state, x, y, class_weights), _cross_entropy(state, x, y[partner], class_weights)
-    expected = weight * own + (1 - weight) * partners
-    assert np.any(np.asarray(y) != np.asarray(y[partner]))  # some pairs mix the two classes
+    x, partner, weight = mixup(jax.random.fold_in(key, MIXUP_STREAM), x, alpha, y if partners == "same_class" else None)
+    own, theirs = _cross_entropy(state, x, y, class_weights), _cross_entropy(state, x, y[partner], class_weights)
+    expected = weight * own + (1 - weight) * theirs
+    # Pairs across the two classes, or, within classes, none: the loss is then the plain one on the mixed slices.
+    assert np.any(np.asarray(y) != np.asarray(y[partner])) == (partners == "any")
   else:
     expected = _cross_entropy(state, x, y, class_weights)
   np.testing.assert_allclose(float(metrics["loss"]), float(expected.mean()), rtol=1e-5)

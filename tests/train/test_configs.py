@@ -36,7 +36,7 @@ def test_the_accelerator_config_computes_in_bfloat16_at_128():
                                           ("model.upsample", "nearest"), ("train.generator_layers", "conv"),
                                           ("train.ae_batch_size", -8), ("augment.autoencoder_affine_scale", 10.0),
                                           ("train.gan_anchor_weight", -1.0), ("train.floor_margin", -0.1),
-                                          ("augment.mixup_alpha", -0.2)])
+                                          ("augment.mixup_alpha", -0.2), ("augment.mixup_partners", "same")])
 def test_unusable_values_are_refused_by_name(field, value):
   from configs import default
 

@@ -141,6 +141,16 @@ def test_mixup_blends_each_slice_with_a_partner_of_the_same_batch_by_its_weight(
   assert mixed.min() >= 0.0 and mixed.max() <= 1.0
 
 
+def test_mixup_within_classes_blends_each_slice_with_one_of_its_own_class(slices):
+  labels = jnp.array([0, 1, 0, 0, 1, 0, 1, 2])  # class 2 has one slice: its only partner is itself
+  mixed, partner, weight = jax.jit(mixup, static_argnums=2)(jax.random.key(1), slices, 0.4, labels)
+  mixed, partner, weight = np.asarray(mixed), np.asarray(partner), np.asarray(weight)
+  np.testing.assert_array_equal(np.asarray(labels)[partner], np.asarray(labels))
+  assert partner[7] == 7 and np.any(partner[:7] != np.arange(7))  # not everyone blended with itself
+  expected = weight[:, None, None, None] * slices + (1 - weight[:, None, None, None]) * slices[partner]
+  np.testing.assert_allclose(mixed, expected, atol=1e-6)
+
+
 def test_mixup_is_a_function_of_the_key(slices):
   first, again, other = (mixup(jax.random.key(k), slices, 0.4) for k in (3, 3, 4))
   for a, b in zip(first, again):
