@@ -130,14 +130,19 @@ def test_a_policy_names_known_transforms_only():
     parse_policy("translation,colour")
 
 
+def _blended(slices, partner, weight):
+  """What mixup must return: each slice weight[i] of itself and 1 - weight[i] of its partner."""
+  share = weight[:, None, None, None]
+  return share * slices + (1 - share) * slices[partner]
+
+
 def test_mixup_blends_each_slice_with_a_partner_of_the_same_batch_by_its_weight(slices):
   mixed, partner, weight = jax.jit(mixup, static_argnums=2)(jax.random.key(0), slices, 0.4)
   mixed, partner, weight = np.asarray(mixed), np.asarray(partner), np.asarray(weight)
   assert mixed.shape == slices.shape and mixed.dtype == slices.dtype
   assert sorted(partner) == list(range(len(slices)))  # a permutation: every slice is someone's partner once
   assert np.all((weight >= 0) & (weight <= 1)) and len(np.unique(weight)) == len(slices)
-  expected = weight[:, None, None, None] * slices + (1 - weight[:, None, None, None]) * slices[partner]
-  np.testing.assert_allclose(mixed, expected, atol=1e-6)
+  np.testing.assert_allclose(mixed, _blended(slices, partner, weight), atol=1e-6)
   assert mixed.min() >= 0.0 and mixed.max() <= 1.0
 
 
@@ -147,8 +152,7 @@ def test_mixup_within_classes_blends_each_slice_with_one_of_its_own_class(slices
   mixed, partner, weight = np.asarray(mixed), np.asarray(partner), np.asarray(weight)
   np.testing.assert_array_equal(np.asarray(labels)[partner], np.asarray(labels))
   assert partner[7] == 7 and np.any(partner[:7] != np.arange(7))  # not everyone blended with itself
-  expected = weight[:, None, None, None] * slices + (1 - weight[:, None, None, None]) * slices[partner]
-  np.testing.assert_allclose(mixed, expected, atol=1e-6)
+  np.testing.assert_allclose(mixed, _blended(slices, partner, weight), atol=1e-6)
 
 
 def test_mixup_is_a_function_of_the_key(slices):
