@@ -27,7 +27,7 @@ from gancbam_jax.train.bagan import GanState, bagan_step
 from gancbam_jax.train.gaussians import ClassGaussians
 from gancbam_jax.train.loop import StageSchedule
 from gancbam_jax.train.pipeline import Run, TrainingSet
-from gancbam_jax.train.sample_quality import generated_quality
+from gancbam_jax.train.sample_quality import QUALITY_DRAWS, generated_quality
 from gancbam_jax.train.settings import ConfigError
 from gancbam_jax.train.state import TrainState, adam, create_train_state
 
@@ -120,13 +120,14 @@ def filtered_synthetic(run: Run, generator: TrainState, autoencoder: TrainState,
   synthetic = SyntheticImages(images=images, labels=np.full(len(images), anomalous, np.int32))
   # The DCGAN's samples before the filter, as many as there are real minority slices, against them.
   minority_labels = np.zeros(len(real), np.int32)
-  matched = generate_class_images(generator, prior, run.key("quality"), np.array([len(real)]), batch_size,
-                                  data.image_shape)
+  matched = [generate_class_images(generator, prior, key, np.array([len(real)]), batch_size, data.image_shape)
+             for key in jax.random.split(run.key("quality"), QUALITY_DRAWS)]
   account = {"filter": {"candidates": generated, "kept": len(images), "needed": needed,
                         "nearest_real_band": list(band), "percentiles": list(FILTER_PERCENTILES)},
              "per_class": diversity_report(data.train_images, data.train_labels, synthetic, data.class_names,
                                            seed=run.config.seed),
-             "quality": generated_quality(np.asarray(minority.images), minority_labels, matched.images, minority_labels,
+             "quality": generated_quality(np.asarray(minority.images), minority_labels,
+                                          [(draw.images, minority_labels) for draw in matched],
                                           (data.class_names[anomalous],), seed=run.config.seed)}
   run.announce(f"ATR-GAN filter: kept {len(images)} of {generated} candidates ({needed} needed to balance)")
   return synthetic, account

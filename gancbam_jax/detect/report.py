@@ -293,10 +293,13 @@ def _training_checks(results: Mapping) -> list[str]:
   if _is_number(quality.get("c2st_roc_auc")):
     floor = quality.get("frechet_distance_real_halves")
     floor_text = f"; two halves of the real slices: {floor:.3g}" if _is_number(floor) else ""
+    # Runs written before the quality was averaged over draws hold one draw and no spread.
+    draws = (f" (sd {quality['c2st_roc_auc_sd']:.2f} over {quality['draws']} draws of generated slices)"
+             if _is_number(quality.get("c2st_roc_auc_sd")) else "")
     lines.append(f"- Generated slices, classifier two-sample test against {quality['real']} real training slices "
                  f"({quality['synthetic']} generated, {results['generated_quality']['feature_space']}): held-out "
-                 f"ROC-AUC {quality['c2st_roc_auc']:.2f}, {_c2st_reading(quality['c2st_roc_auc'])}. Fréchet distance "
-                 f"in the same features {quality['frechet_distance']:.3g}{floor_text}.")
+                 f"ROC-AUC {quality['c2st_roc_auc']:.2f}{draws}, {_c2st_reading(quality['c2st_roc_auc'])}. Fréchet "
+                 f"distance in the same features {quality['frechet_distance']:.3g}{floor_text}.")
   elif _is_number(results.get("c2st_roc_auc")):
     lines.append(f"- Generated slices, classifier two-sample test ROC-AUC {_with_spread(results, 'c2st_roc_auc')} "
                  f"({_c2st_reading(results['c2st_roc_auc'])}).")

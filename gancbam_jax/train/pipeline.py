@@ -43,7 +43,7 @@ from gancbam_jax.train.loop import IncompleteRunError, Stage, StageReport, Stage
 from gancbam_jax.train.metrics_log import MetricsLog
 from gancbam_jax.train.pretrain import (autoencoder_step, linear_code_error, mean_image_error,
                                        per_image_reconstruction_error)
-from gancbam_jax.train.sample_quality import generated_quality
+from gancbam_jax.train.sample_quality import QUALITY_DRAWS, generated_quality
 from gancbam_jax.train.settings import DTYPES, RUN_DEFINING_SECTIONS, ConfigError, changed_fields, validate_config
 from gancbam_jax.train.state import TrainState, adam, create_train_state, train_only
 from gancbam_jax.train.transforms import ClassicAugmentation, parse_policy
@@ -289,17 +289,18 @@ def augment_training_set(run: Run, generator: TrainState, gaussians: ClassGaussi
   counts = balancing_counts(run.data.train_labels, run.n_classes)
   synthetic = generate_class_images(generator, gaussians, run.key("augment"), counts, run.config.train.batch_size,
                                     run.data.image_shape)
-  # As many synthetic slices per class as real ones, for the two-sample test and Fréchet distance.
-  matched = generate_class_images(generator, gaussians, run.key("quality"),
-                                  np.bincount(run.data.train_labels, minlength=run.n_classes),
-                                  run.config.train.batch_size, run.data.image_shape)
+  # As many synthetic slices per class as real ones, QUALITY_DRAWS times, for the two-sample test and Fréchet distance.
+  real_counts = np.bincount(run.data.train_labels, minlength=run.n_classes)
+  matched = [generate_class_images(generator, gaussians, key, real_counts, run.config.train.batch_size,
+                                   run.data.image_shape) for key in jax.random.split(run.key("quality"), QUALITY_DRAWS)]
   summary = {"generator_step": generator_step,
              "real": run.data.class_counts(run.data.train_labels),
              "synthetic": run.data.class_counts(synthetic.labels),
              "per_class": diversity_report(run.data.train_images, run.data.train_labels, synthetic,
                                            run.data.class_names, seed=run.config.seed),
-             "quality": generated_quality(run.data.train_images, run.data.train_labels, matched.images, matched.labels,
-                                          run.data.class_names, seed=run.config.seed)}
+             "quality": generated_quality(run.data.train_images, run.data.train_labels,
+                                          [(draw.images, draw.labels) for draw in matched], run.data.class_names,
+                                          seed=run.config.seed)}
   if run.chief:
     out.mkdir(exist_ok=True)
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")

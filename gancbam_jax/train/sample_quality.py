@@ -15,11 +15,17 @@ and dataset of this project.
 - Fréchet distance between Gaussians fitted to the real and synthetic features (the FID formula
   in this feature space), beside the same distance between two random halves of the real slices:
   the floor that the sample size alone gives.
+
+`generated_quality` averages both over several synthetic draws (`QUALITY_DRAWS` per run), each
+held out by its own folds. With a few tens of slices per side one draw is a noisy
+reading: on siim-ct-dev (u = 0.2, 18-21 real training slices) five draws of one trained generator
+read from 0.75 to 0.985 in one fold (docs/training.md).
 """
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 
 import flax.linen as nn
 import jax
@@ -29,6 +35,7 @@ import numpy as np
 FEATURE_SEED = 0
 FEATURE_CHANNELS = (16, 32, 64)
 C2ST_FOLDS = 5
+QUALITY_DRAWS = 5  # synthetic sets per run whose C2ST and Fréchet distance are averaged
 MIN_SLICES = 4  # per side: fewer leave a held-out fold without one of them
 
 
@@ -115,14 +122,36 @@ def compare_samples(real_images: np.ndarray, synthetic_images: np.ndarray, seed:
   return entry
 
 
-def generated_quality(real_images: np.ndarray, real_labels: np.ndarray, synthetic_images: np.ndarray,
-                      synthetic_labels: np.ndarray, class_names: tuple[str, ...], seed: int = 0) -> dict:
-  """`compare_samples` over all classes together and per class, real training slices against synthetic ones.
+def _mean_over_draws(entries: list[dict]) -> dict:
+  """`compare_samples` entries of the same real slices against several synthetic draws: each figure averaged over
+  the draws (None where too few slices gave none), with the C2ST of every draw and their standard deviation."""
+  summary = {"real": entries[0]["real"], "synthetic": entries[0]["synthetic"], "draws": len(entries)}
+  for key in ("c2st_roc_auc", "frechet_distance", "frechet_distance_real_halves"):
+    values = [entry[key] for entry in entries]
+    summary[key] = None if None in values else float(np.mean(values))
+  aucs = [entry["c2st_roc_auc"] for entry in entries]
+  summary["c2st_roc_auc_per_draw"] = None if None in aucs else aucs
+  summary["c2st_roc_auc_sd"] = None if None in aucs or len(aucs) < 2 else float(np.std(aucs, ddof=1))
+  return summary
+
+
+def generated_quality(real_images: np.ndarray, real_labels: np.ndarray,
+                      synthetic_draws: Sequence[tuple[np.ndarray, np.ndarray]], class_names: tuple[str, ...],
+                      seed: int = 0) -> dict:
+  """`compare_samples` over all classes together and per class, real training slices against each draw of
+  (synthetic images, labels), averaged over the draws (`_mean_over_draws`); draw r's folds are seeded seed + r.
 
   The pooled test is the one with enough slices on small data (the rare class may hold three).
   """
-  per_class = {name: compare_samples(real_images[real_labels == c], synthetic_images[synthetic_labels == c], seed)
-               for c, name in enumerate(class_names)}
+  if not synthetic_draws:
+    raise ValueError("the quality of generated slices needs at least one synthetic draw")
+
+  def over_draws(c: int | None) -> dict:
+    """Class c's real and synthetic slices, or all of them for None."""
+    real = real_images if c is None else real_images[real_labels == c]
+    return _mean_over_draws([compare_samples(real, images if c is None else images[labels == c], seed + r)
+                             for r, (images, labels) in enumerate(synthetic_draws)])
+
   return {"feature_space": f"fixed random-init conv net (seed {FEATURE_SEED}; channels {FEATURE_CHANNELS}; "
                            "per-channel mean and std)",
-          "all_classes": compare_samples(real_images, synthetic_images, seed), "per_class": per_class}
+          "all_classes": over_draws(None), "per_class": {name: over_draws(c) for c, name in enumerate(class_names)}}

@@ -65,12 +65,30 @@ def test_the_frechet_distance_is_zero_for_one_set_and_grows_with_the_difference(
 def test_too_few_slices_give_no_numbers_and_the_pooled_test_still_runs(real):
   labels = np.r_[np.zeros(30, int), np.ones(MIN_SLICES - 1, int)]
   images = real[:len(labels)]
-  quality = generated_quality(images, labels, _slices(len(labels), seed=3), labels, ("normal", "anomalous"))
+  quality = generated_quality(images, labels, [(_slices(len(labels), seed=3), labels)], ("normal", "anomalous"))
   assert quality["per_class"]["anomalous"]["c2st_roc_auc"] is None
+  assert quality["per_class"]["anomalous"]["c2st_roc_auc_per_draw"] is None
   assert quality["per_class"]["normal"]["c2st_roc_auc"] is not None
   assert 0.0 <= quality["all_classes"]["c2st_roc_auc"] <= 1.0
   with pytest.raises(ValueError, match="at least 4 slices per side"):
     two_sample_test(slice_features(images[:3]), slice_features(images[:10]))
+
+
+def test_the_quality_is_the_mean_over_draws_each_held_out_by_its_own_folds(real):
+  labels = np.r_[np.zeros(20, int), np.ones(20, int)]
+  draws = [(_slices(40, seed=seed), labels) for seed in (4, 5, 6)]
+  quality = generated_quality(real[:40], labels, draws, ("normal", "anomalous"), seed=7)
+  each = [compare_samples(real[:40], images, seed=7 + r) for r, (images, _) in enumerate(draws)]
+  pooled = quality["all_classes"]
+  assert pooled["draws"] == 3 and pooled["synthetic"] == 40
+  assert pooled["c2st_roc_auc_per_draw"] == [entry["c2st_roc_auc"] for entry in each]
+  assert pooled["c2st_roc_auc"] == pytest.approx(np.mean(pooled["c2st_roc_auc_per_draw"]))
+  assert pooled["c2st_roc_auc_sd"] == pytest.approx(np.std(pooled["c2st_roc_auc_per_draw"], ddof=1))
+  assert pooled["frechet_distance"] == pytest.approx(np.mean([entry["frechet_distance"] for entry in each]))
+  anomalous = compare_samples(real[20:40], draws[1][0][20:], seed=8)
+  assert quality["per_class"]["anomalous"]["c2st_roc_auc_per_draw"][1] == anomalous["c2st_roc_auc"]
+  with pytest.raises(ValueError, match="at least one synthetic draw"):
+    generated_quality(real[:40], labels, [], ("normal", "anomalous"))
 
 
 def test_features_are_fixed_across_calls(real):
