@@ -289,10 +289,12 @@ def augment_training_set(run: Run, generator: TrainState, gaussians: ClassGaussi
   counts = balancing_counts(run.data.train_labels, run.n_classes)
   synthetic = generate_class_images(generator, gaussians, run.key("augment"), counts, run.config.train.batch_size,
                                     run.data.image_shape)
-  # As many synthetic slices per class as real ones, QUALITY_DRAWS times, for the two-sample test and Fréchet distance.
+  # As many synthetic slices per class as real ones, in QUALITY_DRAWS draws, for the two-sample test and Fréchet
+  # distance.
   real_counts = np.bincount(run.data.train_labels, minlength=run.n_classes)
   matched = [generate_class_images(generator, gaussians, key, real_counts, run.config.train.batch_size,
-                                   run.data.image_shape) for key in jax.random.split(run.key("quality"), QUALITY_DRAWS)]
+                                   run.data.image_shape)
+             for key in jax.random.split(run.key("quality"), QUALITY_DRAWS)]
   summary = {"generator_step": generator_step,
              "real": run.data.class_counts(run.data.train_labels),
              "synthetic": run.data.class_counts(synthetic.labels),

@@ -17,9 +17,9 @@ and dataset of this project.
   the floor that the sample size alone gives.
 
 `generated_quality` averages both over several synthetic draws (`QUALITY_DRAWS` per run), each
-held out by its own folds. With a few tens of slices per side one draw is a noisy
-reading: on siim-ct-dev (u = 0.2, 18-21 real training slices) five draws of one trained generator
-read from 0.75 to 0.985 in one fold (docs/training.md).
+held out by its own folds. With a few tens of slices per side one draw is a noisy reading: on
+siim-ct-dev (u = 0.2, 18-21 real training slices) five draws of one trained generator read from
+0.75 to 0.985 in one fold (docs/training.md).
 """
 
 from __future__ import annotations
