@@ -274,6 +274,20 @@ def _c2st_reading(auc: float) -> str:
           "real slices")
 
 
+def _per_class_c2st(per_class: Mapping) -> str:
+  """The two-sample test of each class's slices alone, with how many it compared; empty for one class.
+
+  The pooled figure is mostly that of the class with most slices, which at u > 0 is not the class
+  whose generated slices enter training.
+  """
+  if len(per_class) < 2:
+    return ""
+  parts = [f"{name} {entry['c2st_roc_auc']:.2f} ({entry['real']} real, {entry['synthetic']} generated)"
+           if _is_number(entry.get("c2st_roc_auc")) else f"{name} none ({entry['real']} real slices are too few)"
+           for name, entry in per_class.items()]
+  return " Per class: " + "; ".join(parts) + "."
+
+
 def _training_checks(results: Mapping) -> list[str]:
   """The autoencoder's generalisation and the generated slices' two-sample test, where the method has them."""
   lines = []
@@ -299,7 +313,8 @@ def _training_checks(results: Mapping) -> list[str]:
     lines.append(f"- Generated slices, classifier two-sample test against {quality['real']} real training slices "
                  f"({quality['synthetic']} generated, {results['generated_quality']['feature_space']}): held-out "
                  f"ROC-AUC {quality['c2st_roc_auc']:.2f}{draws}, {_c2st_reading(quality['c2st_roc_auc'])}. Fréchet "
-                 f"distance in the same features {quality['frechet_distance']:.3g}{floor_text}.")
+                 f"distance in the same features {quality['frechet_distance']:.3g}{floor_text}."
+                 f"{_per_class_c2st(results['generated_quality'].get('per_class') or {})}")
   elif _is_number(results.get("c2st_roc_auc")):
     lines.append(f"- Generated slices, classifier two-sample test ROC-AUC {_with_spread(results, 'c2st_roc_auc')} "
                  f"({_c2st_reading(results['c2st_roc_auc'])}).")

@@ -200,10 +200,15 @@ def test_training_checks_give_the_autoencoder_ratio_and_never_call_a_recognisabl
   assert "PCA with as many axes as its latent, fitted on the same slices: 0.33." in checks
   assert "ROC-AUC 0.97, above 0.85: a classifier tells the generated slices from real ones" in checks
   assert "two halves of the real slices: 0.006" in checks
+  assert "Per class" not in checks
   results["generated_quality"] = _quality(0.61, draws=5, c2st_roc_auc_sd=0.04)
+  results["generated_quality"]["per_class"] = {
+      "normal": {"real": 17, "synthetic": 17, "c2st_roc_auc": 0.97},
+      "anomalous": {"real": 3, "synthetic": 3, "c2st_roc_auc": None}}
   checks = section(report.write_report(results, tmp_path / "report.md"), "Training checks")
   assert ("ROC-AUC 0.61 (sd 0.04 over 5 draws of generated slices), at or below 0.85: the classifier finds the "
           "generated slices hard to tell from real ones") in checks
+  assert "Per class: normal 0.97 (17 real, 17 generated); anomalous none (3 real slices are too few)." in checks
 
 
 def test_training_checks_over_folds_show_the_spread_and_are_absent_without_stages(tmp_path):
