@@ -22,7 +22,8 @@ import numpy as np
 from gancbam_jax import models
 from gancbam_jax.batching import map_in_batches
 from gancbam_jax.train import parallel
-from gancbam_jax.train.augment import SyntheticImages, balancing_counts, diversity_report, generate_class_images
+from gancbam_jax.train.augment import (SyntheticImages, balancing_counts, diversity_report, generate_class_images,
+                                      generate_draws)
 from gancbam_jax.train.bagan import GanState, bagan_step
 from gancbam_jax.train.gaussians import ClassGaussians
 from gancbam_jax.train.loop import StageSchedule
@@ -120,8 +121,8 @@ def filtered_synthetic(run: Run, generator: TrainState, autoencoder: TrainState,
   synthetic = SyntheticImages(images=images, labels=np.full(len(images), anomalous, np.int32))
   # The DCGAN's samples before the filter, as many as there are real minority slices, against them.
   minority_labels = np.zeros(len(real), np.int32)
-  matched = [generate_class_images(generator, prior, key, np.array([len(real)]), batch_size, data.image_shape)
-             for key in jax.random.split(run.key("quality"), QUALITY_DRAWS)]
+  matched = generate_draws(generator, prior, jax.random.split(run.key("quality"), QUALITY_DRAWS), np.array([len(real)]),
+                           batch_size, data.image_shape)
   account = {"filter": {"candidates": generated, "kept": len(images), "needed": needed,
                         "nearest_real_band": list(band), "percentiles": list(FILTER_PERCENTILES)},
              "per_class": diversity_report(data.train_images, data.train_labels, synthetic, data.class_names,

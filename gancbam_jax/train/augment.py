@@ -54,13 +54,23 @@ def balancing_counts(labels: np.ndarray, n_classes: int) -> np.ndarray:
 def generate_class_images(generator: TrainState, gaussians: ClassGaussians, key: jax.Array, counts: np.ndarray,
                           batch_size: int, image_shape: tuple[int, ...]) -> SyntheticImages:
   """`counts[c]` images of each class c from the generator (inference mode), clipped to [0, 1]."""
+  return generate_draws(generator, gaussians, [key], counts, batch_size, image_shape)[0]
+
+
+def generate_draws(generator: TrainState, gaussians: ClassGaussians, keys, counts: np.ndarray, batch_size: int,
+                   image_shape: tuple[int, ...]) -> list[SyntheticImages]:
+  """One `generate_class_images` draw per key, through one compiled generator."""
   labels = np.repeat(np.arange(len(counts), dtype=np.int32), counts)
   if not len(labels):
-    return SyntheticImages(images=np.zeros((0, *image_shape), np.float32), labels=labels)
-  latents = np.asarray(sample_latents(key, jnp.asarray(gaussians.mean), jnp.asarray(gaussians.scale),
-                                      jnp.asarray(labels)))
+    return [SyntheticImages(images=np.zeros((0, *image_shape), np.float32), labels=labels) for _ in keys]
+  mean, scale, classes = jnp.asarray(gaussians.mean), jnp.asarray(gaussians.scale), jnp.asarray(labels)
   generate = jax.jit(lambda z: as_slices(generator.apply_fn(generator.variables, z, train=False)))
-  return SyntheticImages(images=map_in_batches(generate, latents, batch_size).astype(np.float32), labels=labels)
+
+  def draw(key: jax.Array) -> SyntheticImages:
+    latents = np.asarray(sample_latents(key, mean, scale, classes))
+    return SyntheticImages(images=map_in_batches(generate, latents, batch_size).astype(np.float32), labels=labels)
+
+  return [draw(key) for key in keys]
 
 
 def _rms_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -33,7 +33,8 @@ from gancbam_jax import models, plotting
 from gancbam_jax.compile_cache import compile_cache_directory, use_compile_cache
 from gancbam_jax.batching import map_in_batches
 from gancbam_jax.train import parallel
-from gancbam_jax.train.augment import SyntheticImages, balancing_counts, diversity_report, generate_class_images
+from gancbam_jax.train.augment import (SyntheticImages, balancing_counts, diversity_report, generate_class_images,
+                                      generate_draws)
 from gancbam_jax.train.bagan import Anchor, GanState, bagan_step
 from gancbam_jax.train.batches import batching_note
 from gancbam_jax.train.checkpoints import StageCheckpoints
@@ -291,10 +292,9 @@ def augment_training_set(run: Run, generator: TrainState, gaussians: ClassGaussi
                                     run.data.image_shape)
   # As many synthetic slices per class as real ones, in QUALITY_DRAWS draws, for the two-sample test and Fréchet
   # distance.
-  real_counts = np.bincount(run.data.train_labels, minlength=run.n_classes)
-  matched = [generate_class_images(generator, gaussians, key, real_counts, run.config.train.batch_size,
-                                   run.data.image_shape)
-             for key in jax.random.split(run.key("quality"), QUALITY_DRAWS)]
+  matched = generate_draws(generator, gaussians, jax.random.split(run.key("quality"), QUALITY_DRAWS),
+                           np.bincount(run.data.train_labels, minlength=run.n_classes), run.config.train.batch_size,
+                           run.data.image_shape)
   summary = {"generator_step": generator_step,
              "real": run.data.class_counts(run.data.train_labels),
              "synthetic": run.data.class_counts(synthetic.labels),

@@ -109,11 +109,17 @@ def two_sample_test(real: np.ndarray, synthetic: np.ndarray, seed: int = 0) -> f
 
 def compare_samples(real_images: np.ndarray, synthetic_images: np.ndarray, seed: int = 0) -> dict:
   """C2ST ROC-AUC, Fréchet distance and its real-halves floor for two image sets; None where too few slices."""
-  entry = {"real": len(real_images), "synthetic": len(synthetic_images), "c2st_roc_auc": None,
-           "frechet_distance": None, "frechet_distance_real_halves": None}
   if min(len(real_images), len(synthetic_images)) < MIN_SLICES:
+    return _compare_features(real_images, synthetic_images, seed)  # counts only: no features needed
+  return _compare_features(slice_features(real_images), slice_features(synthetic_images), seed)
+
+
+def _compare_features(real: np.ndarray, synthetic: np.ndarray, seed: int) -> dict:
+  """`compare_samples` on the features (N, D) and (M, D) of two image sets."""
+  entry = {"real": len(real), "synthetic": len(synthetic), "c2st_roc_auc": None,
+           "frechet_distance": None, "frechet_distance_real_halves": None}
+  if min(len(real), len(synthetic)) < MIN_SLICES:
     return entry
-  real, synthetic = slice_features(real_images), slice_features(synthetic_images)
   entry["c2st_roc_auc"] = two_sample_test(real, synthetic, seed)
   entry["frechet_distance"] = frechet_distance(real, synthetic)
   if len(real) >= 2 * MIN_SLICES:
@@ -146,11 +152,15 @@ def generated_quality(real_images: np.ndarray, real_labels: np.ndarray,
   if not synthetic_draws:
     raise ValueError("the quality of generated slices needs at least one synthetic draw")
 
+  # Each slice's features once: every draw is compared over all classes and per class.
+  real_features = slice_features(real_images)
+  draw_features = [(slice_features(images), labels) for images, labels in synthetic_draws]
+
   def over_draws(c: int | None) -> dict:
     """Class c's real and synthetic slices, or all of them for None."""
-    real = real_images if c is None else real_images[real_labels == c]
-    return _mean_over_draws([compare_samples(real, images if c is None else images[labels == c], seed + r)
-                             for r, (images, labels) in enumerate(synthetic_draws)])
+    real = real_features if c is None else real_features[real_labels == c]
+    return _mean_over_draws([_compare_features(real, features if c is None else features[labels == c], seed + r)
+                             for r, (features, labels) in enumerate(draw_features)])
 
   return {"feature_space": f"fixed random-init conv net (seed {FEATURE_SEED}; channels {FEATURE_CHANNELS}; "
                            "per-channel mean and std)",
