@@ -59,7 +59,7 @@ def generate_class_images(generator: TrainState, gaussians: ClassGaussians, key:
 
 def generate_draws(generator: TrainState, gaussians: ClassGaussians, keys, counts: np.ndarray, batch_size: int,
                    image_shape: tuple[int, ...]) -> list[SyntheticImages]:
-  """One `generate_class_images` draw per key, through one compiled generator."""
+  """One `generate_class_images` draw per key of `keys` (a list or a split key array), one compiled generator."""
   labels = np.repeat(np.arange(len(counts), dtype=np.int32), counts)
   if not len(labels):
     return [SyntheticImages(images=np.zeros((0, *image_shape), np.float32), labels=labels) for _ in keys]
